@@ -1,0 +1,74 @@
+"""`POST /api/v1/chat/legal`: the legal assistant's own endpoint."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import AsyncIterator
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import StreamingResponse
+
+from model_backends.completion import Answer, CompletionError
+from model_backends.http_utils import SSE_HEADERS, ClientGone, error_response, guarded, sse
+from model_backends.prompts import legal_messages
+from model_backends.schemas import LegalChatRequest, LegalChatResponse, Usage, error_body
+
+router = APIRouter()
+
+ERROR_RESPONSES = {
+    400: {"description": "prompt longer than the context window"},
+    413: {"description": "body over the size limit"},
+    422: {"description": "invalid field (the message names it)"},
+    500: {"description": "injected fault (drills only)"},
+    503: {"description": "model not ready, or the queue is full (see Retry-After)"},
+    504: {"description": "no answer within the request timeout"},
+}
+
+
+def _usage(answer: Answer) -> Usage:
+    return Usage(
+        prompt_tokens=answer.prompt_tokens, completion_tokens=answer.completion_tokens,
+        total_tokens=answer.prompt_tokens + answer.completion_tokens,
+    )
+
+
+async def _events(answer: Answer, deadline: float, request: Request) -> AsyncIterator[bytes]:
+    try:
+        async with asyncio.timeout_at(deadline):
+            async for piece in answer.pieces():
+                yield sse({"delta": piece.text})
+        yield sse({"done": True, "finish_reason": answer.finish_reason, "usage": _usage(answer).model_dump()})
+    except TimeoutError:
+        request.state.failed = True
+        yield sse(error_body("the model did not answer within the request timeout", "timeout"))
+    except CompletionError as exc:
+        request.state.failed = True
+        yield sse(error_body(exc.message, exc.type, exc.param, exc.code))
+    yield sse("[DONE]")
+
+
+@router.post(
+    "/api/v1/chat/legal", response_model=LegalChatResponse, responses=ERROR_RESPONSES,
+    summary="Answer a legal question (JSON, or server-sent events with stream: true)",
+)
+async def legal_chat(body: LegalChatRequest, request: Request) -> Response | LegalChatResponse:
+    service = request.app.state.completion
+    started = time.perf_counter()
+    deadline = asyncio.get_running_loop().time() + service.config.request_timeout_s
+    messages = legal_messages(body.question, body.prompt_type, body.context)
+    params = service.sampling(body.max_tokens, body.temperature, body.top_p)
+    try:
+        answer = await guarded(request, deadline, service.begin(messages, params, "question"))
+        if body.stream:
+            return StreamingResponse(_events(answer, deadline, request), media_type="text/event-stream", headers=SSE_HEADERS)
+        text = await guarded(request, deadline, answer.text())
+    except CompletionError as exc:
+        return error_response(exc)
+    except ClientGone:
+        return Response(status_code=499)
+    info = service.host.engine.info()
+    return LegalChatResponse(
+        answer=text, model=info.model, engine=info.engine, prompt_type=body.prompt_type,
+        finish_reason=answer.finish_reason, usage=_usage(answer), time_s=round(time.perf_counter() - started, 4),
+    )

@@ -1,0 +1,94 @@
+"""Settings of one model backend: engine, model, limits, fault injection.
+
+Every option has a default that works on a laptop; production sets the engine, the model path
+and, for Vistral on a GPU, `transformers.quantization: 8bit`.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from model_backends.chat_format import ChatFormat
+
+EngineName = Literal["llama_cpp", "transformers", "openai_upstream", "mock"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class LlamaCppOptions(_Strict):
+    n_ctx: int = Field(4096, ge=64, description="context window in tokens")
+    n_threads: int | None = Field(None, ge=1, description="CPU threads; None lets llama.cpp choose")
+    n_gpu_layers: int = Field(0, ge=-1, description="layers offloaded to the GPU; -1 offloads all")
+    seed: int = 0
+
+
+class TransformersOptions(_Strict):
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    dtype: Literal["auto", "float32", "float16", "bfloat16"] = "auto"
+    quantization: Literal["none", "8bit", "4bit"] = Field(
+        "none", description="bitsandbytes quantization; needs CUDA (Vistral-24B runs as 8bit)"
+    )
+    max_memory: dict[str, str] | None = Field(None, description='per-device caps, e.g. {"0": "14GiB"}')
+    trust_remote_code: bool = False
+    torch_threads: int | None = Field(None, ge=1)
+
+
+class OpenAIUpstreamOptions(_Strict):
+    base_url: str = "http://127.0.0.1:8000/v1"
+    api_key: SecretStr | None = Field(None, description="sent as a bearer token; prefer the env variable")
+    upstream_model: str | None = Field(None, description="model name sent upstream; default: --model")
+    timeout_s: float = Field(300.0, gt=0)
+    context_window: int | None = Field(None, ge=1, description="advertised context window, if known")
+
+
+class EngineSpec(_Strict):
+    """One engine to try; the backend tries the primary spec, then each fallback in order."""
+
+    engine: EngineName = "llama_cpp"
+    model: str = ""
+    llama_cpp: LlamaCppOptions = LlamaCppOptions()
+    transformers: TransformersOptions = TransformersOptions()
+    openai_upstream: OpenAIUpstreamOptions = OpenAIUpstreamOptions()
+
+
+class FaultOptions(_Strict):
+    """Fault injection for rollback drills. Off by default; announced loudly when on."""
+
+    error_rate: float = Field(0.0, ge=0, le=1, description="share of requests answered 500")
+    latency_ms: int = Field(0, ge=0, description="added before the first token")
+    hang_rate: float = Field(0.0, ge=0, le=1, description="share of requests never answered")
+    seed: int | None = None
+
+    @property
+    def enabled(self) -> bool:
+        return self.error_rate > 0 or self.latency_ms > 0 or self.hang_rate > 0
+
+
+class GenerationDefaults(_Strict):
+    max_tokens: int = Field(1024, ge=1, le=4096)
+    temperature: float = Field(0.3, ge=0, le=2)
+    top_p: float = Field(0.8, gt=0, le=1)
+
+
+class BackendConfig(BaseSettings, EngineSpec):
+    """Everything `model-backend serve` reads (file, then `MODEL_BACKEND_*` env, then flags)."""
+
+    model_config = SettingsConfigDict(env_prefix="MODEL_BACKEND_", env_nested_delimiter="__", extra="forbid")
+
+    host: str = "127.0.0.1"
+    port: int = Field(8001, ge=0, le=65535)
+    model_name: str | None = Field(None, description="name shown to clients; default: the file name")
+    chat_format: ChatFormat = ChatFormat.auto
+    fallbacks: list[EngineSpec] = Field(default_factory=list)
+    allow_mock: bool = Field(False, description="permit the canned 'mock' engine (never silently)")
+    generation: GenerationDefaults = GenerationDefaults()
+    queue_size: int = Field(8, ge=0, description="requests that may wait for the model; more get 503")
+    request_timeout_s: float = Field(300.0, gt=0)
+    max_body_bytes: int = Field(64 * 1024, ge=1024)
+    warmup: bool = True
+    faults: FaultOptions = FaultOptions()

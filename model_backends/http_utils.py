@@ -1,0 +1,55 @@
+"""HTTP plumbing shared by the chat routes: errors, SSE framing, disconnect and deadline races."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any, Awaitable, TypeVar
+
+from fastapi import Request
+from fastapi.responses import JSONResponse
+
+from model_backends.completion import CompletionError
+from model_backends.schemas import error_body
+
+T = TypeVar("T")
+
+SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+
+
+class ClientGone(Exception):
+    """The client closed the connection before the answer was ready."""
+
+
+def sse(data: Any) -> bytes:
+    payload = data if isinstance(data, str) else json.dumps(data, ensure_ascii=False)
+    return f"data: {payload}\n\n".encode("utf-8")
+
+
+def error_response(exc: CompletionError) -> JSONResponse:
+    return JSONResponse(error_body(exc.message, exc.type, exc.param, exc.code), exc.status, headers=exc.headers)
+
+
+async def _wait_for_disconnect(request: Request) -> None:
+    while True:
+        message = await request.receive()
+        if message["type"] == "http.disconnect":
+            return
+
+
+async def guarded(request: Request, deadline: float, work: Awaitable[T]) -> T:
+    """Await `work` unless the client disconnects (ClientGone) or the deadline passes (504)."""
+    task = asyncio.ensure_future(work)
+    watcher = asyncio.ensure_future(_wait_for_disconnect(request))
+    timeout = max(0.0, deadline - asyncio.get_running_loop().time())
+    try:
+        done, _ = await asyncio.wait({task, watcher}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        watcher.cancel()
+    if task in done:
+        return task.result()
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    if watcher in done:
+        raise ClientGone()
+    raise CompletionError(504, "the model did not answer within the request timeout", "timeout")
