@@ -57,7 +57,7 @@ async def legal_chat(body: LegalChatRequest, request: Request) -> Response | Leg
     started = time.perf_counter()
     deadline = asyncio.get_running_loop().time() + service.config.request_timeout_s
     messages = legal_messages(body.question, body.prompt_type, body.context)
-    params = service.sampling(body.max_tokens, body.temperature, body.top_p)
+    params = service.sampling(body.max_tokens, body.temperature, body.top_p, body.ignore_eos)
     try:
         answer = await guarded(request, deadline, service.begin(messages, params, "question"))
         if body.stream:

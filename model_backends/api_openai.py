@@ -63,7 +63,9 @@ async def chat_completions(body: ChatCompletionRequest, request: Request) -> Res
     service = request.app.state.completion
     deadline = asyncio.get_running_loop().time() + service.config.request_timeout_s
     messages = with_default_system_prompt(body.as_messages())
-    params = service.sampling(body.max_completion_tokens or body.max_tokens, body.temperature, body.top_p)
+    params = service.sampling(
+        body.max_completion_tokens or body.max_tokens, body.temperature, body.top_p, body.ignore_eos
+    )
     try:
         answer = await guarded(request, deadline, service.begin(messages, params, "messages"))
         model = service.host.engine.info().model

@@ -27,7 +27,7 @@ def serve(
     config: Annotated[Optional[Path], typer.Option("--config", help="YAML settings file")] = None,
     model_name: Annotated[Optional[str], typer.Option(help="name shown to clients")] = None,
     chat_format: Annotated[Optional[ChatFormat], typer.Option(help="prompt format [default: auto]")] = None,
-    queue_size: Annotated[Optional[int], typer.Option(help="requests allowed to wait [default: 8]")] = None,
+    queue_size: Annotated[Optional[int], typer.Option(help="requests allowed to wait [default: 32]")] = None,
     request_timeout: Annotated[Optional[float], typer.Option(help="seconds per request [default: 300]")] = None,
     fault_error_rate: Annotated[Optional[float], typer.Option(help="drill: share of requests answered 500")] = None,
     fault_latency_ms: Annotated[Optional[int], typer.Option(help="drill: ms added before the first token")] = None,

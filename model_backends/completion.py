@@ -84,12 +84,15 @@ class CompletionService:
         self.scheduler = GenerationScheduler(config.queue_size, max_runtime_s=config.request_timeout_s + 5)
         metrics.queue_depth.set_function(lambda: self.scheduler.waiting)
 
-    def sampling(self, max_tokens: int | None, temperature: float | None, top_p: float | None) -> SamplingParams:
+    def sampling(
+        self, max_tokens: int | None, temperature: float | None, top_p: float | None, ignore_eos: bool = False
+    ) -> SamplingParams:
         defaults = self.config.generation
         return SamplingParams(
             max_tokens=max_tokens if max_tokens is not None else defaults.max_tokens,
             temperature=temperature if temperature is not None else defaults.temperature,
             top_p=top_p if top_p is not None else defaults.top_p,
+            ignore_eos=ignore_eos,
         )
 
     async def _apply_faults(self) -> None:

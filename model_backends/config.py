@@ -87,7 +87,7 @@ class BackendConfig(BaseSettings, EngineSpec):
     fallbacks: list[EngineSpec] = Field(default_factory=list)
     allow_mock: bool = Field(False, description="permit the canned 'mock' engine (never silently)")
     generation: GenerationDefaults = GenerationDefaults()
-    queue_size: int = Field(8, ge=0, description="requests that may wait for the model; more get 503")
+    queue_size: int = Field(32, ge=0, description="requests that may wait for the model; more get 503")
     request_timeout_s: float = Field(300.0, gt=0)
     max_body_bytes: int = Field(64 * 1024, ge=1024)
     warmup: bool = True

@@ -39,6 +39,7 @@ class LegalChatRequest(BaseModel):
     temperature: Temperature | None = None
     top_p: TopP | None = None
     stream: StrictBool = False
+    ignore_eos: Annotated[StrictBool, Field(description="generate exactly max_tokens (benchmarks)")] = False
     session_id: Annotated[str | None, Field(strict=True, max_length=256)] = None
 
     _question_not_blank = field_validator("question")(_not_blank)
@@ -87,6 +88,7 @@ class ChatCompletionRequest(BaseModel):
     stream: StrictBool = False
     stream_options: StreamOptions | None = None
     n: Literal[1] = 1
+    ignore_eos: StrictBool = False  # vLLM's extension
 
     @field_validator("messages")
     @classmethod

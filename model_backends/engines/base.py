@@ -28,6 +28,7 @@ class SamplingParams:
     max_tokens: int
     temperature: float
     top_p: float
+    ignore_eos: bool = False  # generate exactly max_tokens (benchmarks, long-generation drills)
 
 
 @dataclass(frozen=True)

@@ -160,6 +160,8 @@ class HFTransformersEngine(LocalEngine):
             {"do_sample": True, "temperature": params.temperature, "top_p": params.top_p, "top_k": 0}
             if params.temperature > 0 else {"do_sample": False}
         )
+        if params.ignore_eos:
+            sampling["min_new_tokens"] = budget  # suppresses the end token until the budget is spent
         result: dict[str, Any] = {}
 
         def run() -> None:

@@ -83,7 +83,7 @@ class LlamaCppEngine(LocalEngine):
             if cancel.is_set():
                 finish = "cancelled"
                 break
-            if self._is_eog(self._vocab, token):
+            if not params.ignore_eos and self._is_eog(self._vocab, token):
                 finish = "stop"  # the end token is generated, so it counts (as in transformers)
                 produced.append(token)
                 break

@@ -72,6 +72,8 @@ class OpenAIUpstreamEngine(Engine):
             "stream_options": {"include_usage": True}, "max_tokens": params.max_tokens,
             "temperature": params.temperature, "top_p": params.top_p,
         }
+        if params.ignore_eos:
+            body["ignore_eos"] = True  # vLLM's extension; other upstreams ignore it
         try:
             with self._client.stream("POST", "/chat/completions", json=body) as response:
                 if response.status_code >= 400:

@@ -28,9 +28,9 @@ class TinySpec:
     num_kv_heads: int = 2
     context_length: int = 2048
     max_train_tokens: int = 320
-    steps: int = 300
-    batch_size: int = 16
-    learning_rate: float = 3e-3
+    steps: int = 280
+    batch_size: int = 8
+    learning_rate: float = 5e-3
     seed: int = 1234
 
 
@@ -95,7 +95,7 @@ def train_model(
             loss.backward()
             optimizer.step()
             optimizer.zero_grad()
-            on_step(step, float(loss))
+            on_step(step, loss.item())
         model.eval()
         return model
     finally:

@@ -1,0 +1,23 @@
+# The two entry points: `make demo` (the main job) and `make test`. Both set up .venv first.
+PY := .venv/bin/python
+MODELS := .cache/tiny-models
+
+.PHONY: setup models demo test bench clean
+
+setup:
+	@bash scripts/setup.sh
+
+models: setup
+	@$(PY) -m model_backends.cli make-tiny-models $(MODELS)
+
+demo: models
+	@$(PY) scripts/demo.py --models $(MODELS)
+
+test: setup
+	@$(PY) -m pytest
+
+bench: models
+	@$(PY) scripts/bench_backend.py --models $(MODELS)
+
+clean:
+	rm -rf .cache runs
