@@ -1,0 +1,59 @@
+"""Shared fixtures: the tiny models (built once, cached in .cache/) and real backend processes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from model_backends.launcher import BackendProcess
+from model_backends.tiny.build import TinyModels, build_tiny_models
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def tiny_models() -> TinyModels:
+    return build_tiny_models(REPO / ".cache" / "tiny-models")
+
+
+@pytest.fixture(scope="session")
+def logs_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("backend-logs")
+
+
+def _serve(logs_dir: Path, name: str, args: list[str], env: dict[str, str] | None = None) -> Iterator[BackendProcess]:
+    with BackendProcess(args, logs_dir / f"{name}.log", env=env) as backend:
+        yield backend
+
+
+@pytest.fixture(scope="session")
+def llama_backend(tiny_models: TinyModels, logs_dir: Path) -> Iterator[BackendProcess]:
+    yield from _serve(logs_dir, "llama", ["--engine", "llama_cpp", "--model", str(tiny_models.gguf_path)])
+
+
+@pytest.fixture(scope="session")
+def hf_backend(tiny_models: TinyModels, logs_dir: Path) -> Iterator[BackendProcess]:
+    yield from _serve(logs_dir, "hf", ["--engine", "transformers", "--model", str(tiny_models.hf_dir)])
+
+
+@pytest.fixture(scope="session", params=["llama_cpp", "transformers"])
+def backend(request: pytest.FixtureRequest) -> BackendProcess:
+    """Each real engine in turn."""
+    return request.getfixturevalue("llama_backend" if request.param == "llama_cpp" else "hf_backend")
+
+
+@pytest.fixture
+def serve(tiny_models: TinyModels, logs_dir: Path) -> Iterator:
+    """Start a backend with extra flags for one test; stopped (by PID) when the test ends."""
+    started: list[BackendProcess] = []
+
+    def start(name: str, args: list[str], env: dict[str, str] | None = None) -> BackendProcess:
+        backend = BackendProcess(args, logs_dir / f"{name}.log", env=env).__enter__()
+        started.append(backend)
+        return backend
+
+    yield start
+    for backend in started:
+        backend.stop()
