@@ -22,7 +22,7 @@ class _Strict(BaseModel):
 
 class LlamaCppOptions(_Strict):
     n_ctx: int = Field(4096, ge=64, description="context window in tokens")
-    n_threads: int | None = Field(None, ge=1, description="CPU threads; None lets llama.cpp choose")
+    n_threads: int | None = Field(None, ge=1, description="CPU threads; default: half the cores")
     n_gpu_layers: int = Field(0, ge=-1, description="layers offloaded to the GPU; -1 offloads all")
     seed: int = 0
 

@@ -14,6 +14,12 @@ from model_backends.engines.base import (
 )
 
 
+def default_threads() -> int:
+    """Half the cores (as llama.cpp's own server does): the other half keeps the HTTP side and
+    tokenization responsive instead of fighting llama.cpp's spinning workers."""
+    return max(1, (os.cpu_count() or 2) // 2)
+
+
 class LlamaCppEngine(LocalEngine):
     name = "llama_cpp"
 
@@ -35,7 +41,7 @@ class LlamaCppEngine(LocalEngine):
             self._llm = llama_cpp.Llama(
                 model_path=str(self._path),
                 n_ctx=self._options.n_ctx,
-                n_threads=self._options.n_threads or max(1, (os.cpu_count() or 2)),
+                n_threads=self._options.n_threads or default_threads(),
                 n_gpu_layers=self._options.n_gpu_layers,
                 seed=self._options.seed,
                 verbose=False,
