@@ -10,9 +10,9 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import StreamingResponse
 
 from model_backends.completion import Answer, CompletionError
-from model_backends.http_utils import SSE_HEADERS, ClientGone, error_response, guarded, sse
+from model_backends.http_utils import SSE_HEADERS, ClientGone, error_response, guarded, sse, sse_stream
 from model_backends.prompts import legal_messages
-from model_backends.schemas import LegalChatRequest, LegalChatResponse, Usage, error_body
+from model_backends.schemas import LegalChatRequest, LegalChatResponse, Usage
 
 router = APIRouter()
 
@@ -33,19 +33,10 @@ def _usage(answer: Answer) -> Usage:
     )
 
 
-async def _events(answer: Answer, deadline: float, request: Request) -> AsyncIterator[bytes]:
-    try:
-        async with asyncio.timeout_at(deadline):
-            async for piece in answer.pieces():
-                yield sse({"delta": piece.text})
-        yield sse({"done": True, "finish_reason": answer.finish_reason, "usage": _usage(answer).model_dump()})
-    except TimeoutError:
-        request.state.failed = True
-        yield sse(error_body("the model did not answer within the request timeout", "timeout"))
-    except CompletionError as exc:
-        request.state.failed = True
-        yield sse(error_body(exc.message, exc.type, exc.param, exc.code))
-    yield sse("[DONE]")
+async def _events(answer: Answer) -> AsyncIterator[bytes]:
+    async for piece in answer.pieces():
+        yield sse({"delta": piece.text})
+    yield sse({"done": True, "finish_reason": answer.finish_reason, "usage": _usage(answer).model_dump()})
 
 
 @router.post(
@@ -61,7 +52,9 @@ async def legal_chat(body: LegalChatRequest, request: Request) -> Response | Leg
     try:
         answer = await guarded(request, deadline, service.begin(messages, params, "question"))
         if body.stream:
-            return StreamingResponse(_events(answer, deadline, request), media_type="text/event-stream", headers=SSE_HEADERS)
+            return StreamingResponse(
+                sse_stream(_events(answer), deadline, request), media_type="text/event-stream", headers=SSE_HEADERS
+            )
         text = await guarded(request, deadline, answer.text())
     except CompletionError as exc:
         return error_response(exc)

@@ -12,9 +12,9 @@ from fastapi.responses import JSONResponse, StreamingResponse
 
 from model_backends.api_legal import ERROR_RESPONSES
 from model_backends.completion import Answer, CompletionError
-from model_backends.http_utils import SSE_HEADERS, ClientGone, error_response, guarded, sse
+from model_backends.http_utils import SSE_HEADERS, ClientGone, error_response, guarded, sse, sse_stream
 from model_backends.prompts import with_default_system_prompt
-from model_backends.schemas import ChatCompletionRequest, error_body
+from model_backends.schemas import ChatCompletionRequest
 
 router = APIRouter()
 
@@ -35,27 +35,15 @@ def _chunk(completion_id: str, created: int, model: str, delta: dict[str, Any], 
     }
 
 
-async def _events(
-    answer: Answer, deadline: float, request: Request, model: str, include_usage: bool
-) -> AsyncIterator[bytes]:
+async def _events(answer: Answer, model: str, include_usage: bool) -> AsyncIterator[bytes]:
     completion_id, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
-    try:
-        yield sse(_chunk(completion_id, created, model, {"role": "assistant", "content": ""}, None))
-        async with asyncio.timeout_at(deadline):
-            async for piece in answer.pieces():
-                yield sse(_chunk(completion_id, created, model, {"content": piece.text}, None))
-        finish = _OPENAI_FINISH.get(answer.finish_reason, "stop")
-        yield sse(_chunk(completion_id, created, model, {}, finish))
-        if include_usage:
-            yield sse({"id": completion_id, "object": "chat.completion.chunk", "created": created,
-                       "model": model, "choices": [], "usage": _usage(answer)})
-    except TimeoutError:
-        request.state.failed = True
-        yield sse(error_body("the model did not answer within the request timeout", "timeout"))
-    except CompletionError as exc:
-        request.state.failed = True
-        yield sse(error_body(exc.message, exc.type, exc.param, exc.code))
-    yield sse("[DONE]")
+    yield sse(_chunk(completion_id, created, model, {"role": "assistant", "content": ""}, None))
+    async for piece in answer.pieces():
+        yield sse(_chunk(completion_id, created, model, {"content": piece.text}, None))
+    yield sse(_chunk(completion_id, created, model, {}, _OPENAI_FINISH.get(answer.finish_reason, "stop")))
+    if include_usage:
+        yield sse({"id": completion_id, "object": "chat.completion.chunk", "created": created,
+                   "model": model, "choices": [], "usage": _usage(answer)})
 
 
 @router.post("/v1/chat/completions", responses=ERROR_RESPONSES, summary="OpenAI-compatible chat completion")
@@ -72,7 +60,8 @@ async def chat_completions(body: ChatCompletionRequest, request: Request) -> Res
         if body.stream:
             include_usage = bool(body.stream_options and body.stream_options.include_usage)
             return StreamingResponse(
-                _events(answer, deadline, request, model, include_usage), media_type="text/event-stream", headers=SSE_HEADERS
+                sse_stream(_events(answer, model, include_usage), deadline, request),
+                media_type="text/event-stream", headers=SSE_HEADERS,
             )
         text = await guarded(request, deadline, answer.text())
     except CompletionError as exc:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Any, Awaitable, TypeVar
+from typing import Any, AsyncIterator, Awaitable, TypeVar
 
 from fastapi import Request
 from fastapi.responses import JSONResponse
@@ -53,3 +53,19 @@ async def guarded(request: Request, deadline: float, work: Awaitable[T]) -> T:
     if watcher in done:
         raise ClientGone()
     raise CompletionError(504, "the model did not answer within the request timeout", "timeout")
+
+
+async def sse_stream(events: AsyncIterator[bytes], deadline: float, request: Request) -> AsyncIterator[bytes]:
+    """Frame a route's events for the wire: within the deadline, a failure after the 200 is sent
+    becomes an error event (and counts as failed in /stats), and `[DONE]` always ends the stream."""
+    try:
+        async with asyncio.timeout_at(deadline):
+            async for event in events:
+                yield event
+    except TimeoutError:
+        request.state.failed = True
+        yield sse(error_body("the model did not answer within the request timeout", "timeout"))
+    except CompletionError as exc:
+        request.state.failed = True
+        yield sse(error_body(exc.message, exc.type, exc.param, exc.code))
+    yield sse("[DONE]")

@@ -29,7 +29,7 @@ from model_backends.engines.hf_transformers import HFTransformersEngine  # noqa:
 from model_backends.engines.llama_cpp import LlamaCppEngine  # noqa: E402
 from model_backends.launcher import BackendProcess  # noqa: E402
 from model_backends.prompts import legal_messages  # noqa: E402
-from model_backends.tiny.build import TinyModels, build_tiny_models  # noqa: E402
+from model_backends.tiny.build import build_tiny_models  # noqa: E402
 
 console = Console()
 QUESTION = "Что такое договор аренды?"

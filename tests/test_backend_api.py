@@ -283,3 +283,16 @@ def test_bad_config_file_is_a_clear_exit(tmp_path) -> None:
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 2
     assert "engine" in result.stderr and "queue_size" in result.stderr
+
+
+def test_timeout_mid_stream_ends_with_an_error_event(serve, tiny_models) -> None:
+    backend = serve("hf-timeout", ["--engine", "transformers", "--model", str(tiny_models.hf_dir), "--request-timeout", "1"])
+    started = time.perf_counter()
+    with httpx.stream("POST", backend.url + LEGAL, timeout=30,
+                      json={"question": QUESTION, "stream": True, "max_tokens": 4000, "ignore_eos": True}) as response:
+        assert response.status_code == 200
+        events = _events(response.iter_lines())
+    assert time.perf_counter() - started < 5
+    assert events[0]["delta"] and events[-2]["error"]["type"] == "timeout" and events[-1] == "[DONE]"
+    stats = httpx.get(backend.url + "/stats").json()
+    assert stats["failed_requests"] == 1 and stats["successful_requests"] == 0
