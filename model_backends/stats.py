@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass
 
 import psutil
@@ -31,7 +32,7 @@ class RequestStats:
 def memory_usage() -> dict[str, float]:
     """Resident memory of this process, and GPU memory where torch has CUDA loaded."""
     usage = {"rss_mb": round(psutil.Process(os.getpid()).memory_info().rss / 2**20, 1)}
-    torch = __import__("sys").modules.get("torch")
+    torch = sys.modules.get("torch")  # only report GPU memory when the engine already imported torch
     if torch is not None and torch.cuda.is_available():
         usage["cuda_allocated_mb"] = round(torch.cuda.memory_allocated() / 2**20, 1)
     return usage

@@ -31,7 +31,7 @@ from model_backends.launcher import BackendProcess  # noqa: E402
 from model_backends.prompts import legal_messages  # noqa: E402
 from model_backends.tiny.build import build_tiny_models  # noqa: E402
 
-console = Console()
+console = Console(width=max(120, Console().width))
 QUESTION = "Что такое договор аренды?"
 
 
