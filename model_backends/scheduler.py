@@ -121,10 +121,6 @@ class GenerationScheduler:
     def waiting(self) -> int:
         return sum(1 for w in self._waiters if not w.done())
 
-    @property
-    def busy(self) -> bool:
-        return self._busy
-
     async def _acquire(self) -> None:
         if not self._busy and not self._waiters:
             self._busy = True
