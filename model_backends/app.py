@@ -40,7 +40,7 @@ def _field_errors(exc: RequestValidationError) -> tuple[str, str | None]:
     return "; ".join(parts), first
 
 
-async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+async def validation_error_handler(request: Request, exc: RequestValidationError) -> JSONResponse:
     message, param = _field_errors(exc)
     return JSONResponse(error_body(message, "invalid_request_error", param=param), status_code=422)
 
@@ -90,7 +90,7 @@ def create_app(config: BackendConfig) -> FastAPI:
     app.state.stats = stats
     app.state.started_at = int(time.time())
     app.state.completion = CompletionService(config, host, metrics)
-    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(RequestValidationError, validation_error_handler)
     app.include_router(api_legal.router)
     app.include_router(api_openai.router)
     app.include_router(api_ops.router)

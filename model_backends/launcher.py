@@ -1,4 +1,4 @@
-"""Start a `model-backend serve` process on a free loopback port and stop it by its PID.
+"""Start a service (`model-backend serve`, `bluegreen serve`) on a free loopback port; stop it by PID.
 
 Used by the demo, the benchmarks and the tests; it owns only the processes it started.
 """
@@ -23,14 +23,16 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-class BackendProcess:
-    """One backend subprocess in its own process group, logging to a file."""
+class ServiceProcess:
+    """One HTTP service subprocess in its own process group, logging to a file, ready on `/ready`."""
+
+    module = "model_backends.cli"
 
     def __init__(self, args: list[str], log_path: Path, port: int | None = None, env: dict[str, str] | None = None) -> None:
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = log_path
-        self._args = [sys.executable, "-m", "model_backends.cli", "serve", "--port", str(self.port), *args]
+        self._args = [sys.executable, "-m", self.module, "serve", "--port", str(self.port), *args]
         self._env = {**os.environ, **(env or {})}
         self._process: subprocess.Popen[bytes] | None = None
 
@@ -38,7 +40,7 @@ class BackendProcess:
     def pid(self) -> int | None:
         return self._process.pid if self._process else None
 
-    def start(self) -> "BackendProcess":
+    def start(self) -> "ServiceProcess":
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with self.log_path.open("ab") as log:
             self._process = subprocess.Popen(
@@ -48,11 +50,12 @@ class BackendProcess:
 
     def wait_ready(self, timeout_s: float = 120.0) -> dict:
         """Poll `/ready` until 200; raise with the log's tail if the process dies or time runs out."""
+        name = self.module.split(".")[0]
         deadline = time.monotonic() + timeout_s
         last = "no answer yet"
         while time.monotonic() < deadline:
             if self._process is not None and self._process.poll() is not None:
-                raise RuntimeError(f"backend exited with {self._process.returncode}:\n{self.log_tail()}")
+                raise RuntimeError(f"{name} exited with {self._process.returncode}:\n{self.log_tail()}")
             try:
                 response = httpx.get(f"{self.url}/ready", timeout=2.0)
                 if response.status_code == 200:
@@ -61,7 +64,7 @@ class BackendProcess:
             except httpx.HTTPError as exc:
                 last = str(exc)
             time.sleep(0.2)
-        raise TimeoutError(f"backend not ready after {timeout_s}s ({last}):\n{self.log_tail()}")
+        raise TimeoutError(f"{name} not ready after {timeout_s}s ({last}):\n{self.log_tail()}")
 
     def log_tail(self, lines: int = 30) -> str:
         if not self.log_path.exists():
@@ -80,7 +83,14 @@ class BackendProcess:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
 
-    def __enter__(self) -> "BackendProcess":
+    def kill(self) -> None:
+        """SIGKILL at once: a crash, for drills and tests."""
+        process, self._process = self._process, None
+        if process is not None and process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+    def __enter__(self) -> "ServiceProcess":
         self.start()
         try:
             self.wait_ready()
@@ -91,3 +101,15 @@ class BackendProcess:
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
         self.stop()
+
+
+class BackendProcess(ServiceProcess):
+    """`model-backend serve` with the given flags."""
+
+    module = "model_backends.cli"
+
+
+class RouterProcess(ServiceProcess):
+    """`bluegreen serve` with the given flags."""
+
+    module = "router.cli"

@@ -7,7 +7,7 @@ from typing import Iterator
 
 import pytest
 
-from model_backends.launcher import BackendProcess
+from model_backends.launcher import BackendProcess, RouterProcess
 from model_backends.tiny.build import TinyModels, build_tiny_models
 
 REPO = Path(__file__).resolve().parents[1]
@@ -57,3 +57,25 @@ def serve(tiny_models: TinyModels, logs_dir: Path) -> Iterator:
     yield start
     for backend in started:
         backend.stop()
+
+
+ADMIN_TOKEN = "test-admin-token"
+
+
+@pytest.fixture
+def start_router(tmp_path: Path, logs_dir: Path) -> Iterator:
+    """Start `bluegreen serve` processes for one test (fast probes, an admin token, state in tmp)."""
+    started: list[RouterProcess] = []
+
+    def start(blue: str, green: str, env: dict[str, str] | None = None, state: Path | None = None) -> RouterProcess:
+        settings = {"BLUEGREEN_ADMIN_TOKEN": ADMIN_TOKEN, "BLUEGREEN_PROBES__INTERVAL_S": "0.2", **(env or {})}
+        args = ["--blue", blue, "--green", green, "--state", str(state or tmp_path / "router.db")]
+        router = RouterProcess(args, logs_dir / f"router-{len(started)}.log", env=settings)
+        started.append(router)
+        router.start()
+        router.wait_ready(timeout_s=30)
+        return router
+
+    yield start
+    for router in started:
+        router.stop()

@@ -1,0 +1,110 @@
+"""Assembles the router: the proxy on the public routes, FastAPI for admin and operations.
+
+Public paths (`/api/…`, `/v1/…`) go straight to the proxy, so the hot path pays no framework
+routing; everything else (admin, `/health`, `/ready`, `/metrics`, the OpenAPI docs) is FastAPI.
+"""
+
+from __future__ import annotations
+
+import logging
+from contextlib import asynccontextmanager
+from typing import AsyncIterator
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from model_backends import __version__
+from model_backends.app import validation_error_handler
+from router import admin
+from router.config import RouterConfig
+from router.control import Control
+from router.metrics import RouterMetrics
+from router.probes import Prober
+from router.proxy import Proxy
+from router.ratelimit import RateLimiter
+from router.routing import Colour, percent_to_bp
+from router.state import RouterState, StateStore
+from router.traffic import Traffic
+from router.upstream import Upstream
+from router.windows import SlidingWindow
+
+log = logging.getLogger("bluegreen")
+
+PUBLIC_PREFIXES = ("/api/", "/v1/")
+
+ops = APIRouter(tags=["operations"])
+
+
+@ops.get("/health", summary="The router process is alive")
+async def health() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@ops.get("/ready", summary="200 while at least one colour can take traffic")
+async def ready(request: Request) -> JSONResponse:
+    traffic: Traffic = request.app.state.traffic
+    backends = {c.value: {"ready": traffic.health[c].ready, "reason": traffic.health[c].reason} for c in Colour}
+    serving = any(traffic.health[c].ready for c in Colour)
+    return JSONResponse({"ready": serving, "backends": backends}, status_code=200 if serving else 503)
+
+
+@ops.get("/metrics", summary="Prometheus metrics of the router")
+async def metrics(request: Request) -> Response:
+    return Response(generate_latest(request.app.state.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+
+class Dispatch:
+    """Top-level ASGI app: public paths to the proxy, the rest (and lifespan) to FastAPI."""
+
+    def __init__(self, api: FastAPI, proxy: Proxy) -> None:
+        self.api, self.proxy = api, proxy
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"].startswith(PUBLIC_PREFIXES):
+            return await self.proxy(scope, receive, send)
+        await self.api(scope, receive, send)
+
+
+def create_app(config: RouterConfig) -> ASGIApp:
+    store = StateStore(config.state_path)
+    saved = store.load(RouterState(green_bp=percent_to_bp(config.initial_green_weight)))
+    metrics = RouterMetrics()
+    traffic = Traffic(saved.green_bp, Colour(saved.stable), metrics=metrics)
+    windows = {colour: SlidingWindow(config.window_s) for colour in Colour}
+    upstreams = {colour: Upstream(config.backend_url(colour.value), config.timeouts, config.max_connections_per_backend)
+                 for colour in Colour}
+    prober = Prober({c: config.backend_url(c.value) for c in Colour}, config.probes, traffic, store)
+    proxy = Proxy(config, traffic, upstreams, windows, metrics, RateLimiter(config.rate_limit), on_connect_failure=prober.wake)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        prober.start()
+        log.info("routing blue %s / green %s (green %.2f %%), state in %s",
+                 config.blue.url, config.green.url, traffic.green_bp / 100, config.state_path)
+        try:
+            yield
+        finally:
+            await prober.stop()
+            for upstream in upstreams.values():
+                await upstream.aclose()
+            store.close()
+
+    api = FastAPI(
+        title="bluegreen router", version=__version__, lifespan=lifespan,
+        description="Blue-green traffic router for the legal assistant's models. Public routes (`/api/…`, `/v1/…`) "
+                    "are proxied to blue or green; `/admin` needs `Authorization: Bearer $BLUEGREEN_ADMIN_TOKEN`.",
+    )
+    api.state.config = config
+    api.state.store = store
+    api.state.traffic = traffic
+    api.state.windows = windows
+    api.state.metrics = metrics
+    api.state.control = Control(store, traffic)
+    api.state.rollout = saved.rollout
+    api.add_exception_handler(RequestValidationError, validation_error_handler)
+    api.include_router(admin.router)
+    api.include_router(ops)
+    return Dispatch(api, proxy)

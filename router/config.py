@@ -1,0 +1,108 @@
+"""Settings of the router: backends, timeouts, retries, probes, rate limits, admin token.
+
+Loaded from one YAML file, then `BLUEGREEN_*` environment variables (nested with `__`), then
+flags. Every option has a default that works on a laptop.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from router.routing import percent_to_bp
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class BackendTarget(_Strict):
+    url: str = Field(description="base URL of the backend, e.g. http://127.0.0.1:8001")
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/")
+
+
+class TimeoutOptions(_Strict):
+    """Split timeouts: a long generation streams for minutes, so there is no blanket read limit."""
+
+    connect_s: float = Field(2.0, gt=0, description="TCP connect to a backend")
+    first_byte_s: float = Field(60.0, gt=0, description="request sent → response headers")
+    idle_s: float = Field(60.0, gt=0, description="longest silence between two chunks of a response")
+
+
+class RetryOptions(_Strict):
+    """Retry a green failure once on blue, within Envoy's retry budget."""
+
+    enabled: bool = True
+    budget_percent: float = Field(20.0, ge=0, le=100, description="retries in flight ≤ this share of requests in flight")
+    min_concurrency: int = Field(3, ge=0, description="retries always allowed in flight, whatever the share")
+
+
+class ProbeOptions(_Strict):
+    interval_s: float = Field(1.0, gt=0, description="time between two /ready probes of a backend")
+    timeout_s: float = Field(2.0, gt=0)
+    failures_to_unready: int = Field(1, ge=1, description="failed probes in a row before a backend takes no traffic")
+
+
+class RateLimitOptions(_Strict):
+    """Requests per hour by user tier (the seed's free/premium/enterprise)."""
+
+    enabled: bool = True
+    user_header: str = Field("X-User-ID", description="who is asking; requests without it are anonymous")
+    tier_header: str = Field("X-User-Tier", description="set by the auth gateway in front of the router")
+    default_tier: str = "free"
+    anonymous_tier: str | None = Field(None, description="tier for requests with no user header; null: not limited")
+    tiers: dict[str, int] = Field(default_factory=lambda: {"free": 10, "premium": 100, "enterprise": 1000})
+
+    @field_validator("tiers")
+    @classmethod
+    def _positive(cls, tiers: dict[str, int]) -> dict[str, int]:
+        bad = [name for name, limit in tiers.items() if limit < 1]
+        if bad:
+            raise ValueError(f"limits must be at least 1 request per hour: {', '.join(bad)}")
+        return tiers
+
+
+class RouterConfig(BaseSettings):
+    """Everything `bluegreen serve` reads (file, then `BLUEGREEN_*` env, then flags)."""
+
+    model_config = SettingsConfigDict(env_prefix="BLUEGREEN_", env_nested_delimiter="__", extra="forbid")
+
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=0, le=65535)
+    state_path: Path = Field(Path("runs/bluegreen.db"), description="SQLite file with weights, rollout and events")
+    blue: BackendTarget = BackendTarget(url="http://127.0.0.1:8001")
+    green: BackendTarget = BackendTarget(url="http://127.0.0.1:8002")
+    initial_green_weight: float = Field(0.0, description="green's share on the very first start (0–100)")
+    admin_token: SecretStr | None = Field(None, description="bearer token of /admin; set BLUEGREEN_ADMIN_TOKEN")
+    session_header: str = "X-Session-ID"
+    session_cookie: str = "bg_sid"
+    cookie_max_age_s: int = Field(30 * 24 * 3600, ge=0)
+    max_body_bytes: int = Field(64 * 1024, ge=1024)
+    window_s: float = Field(60.0, gt=0, description="length of the sliding windows the judge reads")
+    timeouts: TimeoutOptions = TimeoutOptions()
+    retry: RetryOptions = RetryOptions()
+    probes: ProbeOptions = ProbeOptions()
+    rate_limit: RateLimitOptions = RateLimitOptions()
+    max_connections_per_backend: int = Field(256, ge=1)
+
+    @field_validator("admin_token", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        return None if value in ("", None) else value
+
+    @field_validator("initial_green_weight")
+    @classmethod
+    def _weight(cls, value: float) -> float:
+        percent_to_bp(value)
+        return value
+
+    def backend_url(self, colour: str) -> str:
+        return (self.blue if colour == "blue" else self.green).url

@@ -1,0 +1,30 @@
+"""Operator-facing changes to the live traffic, each committed to the state store first."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from router.routing import bp_to_percent
+from router.state import Event, EventDraft, StateStore
+from router.traffic import Traffic
+
+log = logging.getLogger("bluegreen.control")
+
+
+class Control:
+    def __init__(self, store: StateStore, traffic: Traffic) -> None:
+        self.store, self.traffic = store, traffic
+        self._lock = asyncio.Lock()  # one change at a time, in commit order
+
+    async def set_green_weight(self, green_bp: int, actor: str, reason: str | None = None) -> Event:
+        """Commit green's new share, then route by it; a failed commit leaves traffic unchanged."""
+        async with self._lock:
+            before = self.traffic.weights()
+            after = {"blue": bp_to_percent(10_000 - green_bp), "green": bp_to_percent(green_bp)}
+            message = f"weights blue {after['blue']:g} % / green {after['green']:g} %" + (f": {reason}" if reason else "")
+            event = await asyncio.to_thread(
+                self.store.commit, {"green_bp": green_bp}, EventDraft(actor, "weights_changed", message, before, after))
+            self.traffic.apply(green_bp)
+            log.info("%s (by %s)", message, actor)
+            return event

@@ -1,0 +1,143 @@
+"""Durable router state in SQLite (WAL): weights, stable colour, rollout record, audit events.
+
+Every change is one transaction that writes the new values and its event together; callers apply
+a change only after `commit` returns, so a crash never leaves traffic ahead of the record.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS settings (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS events (
+    id      INTEGER PRIMARY KEY AUTOINCREMENT,
+    at      REAL NOT NULL,
+    actor   TEXT NOT NULL,
+    kind    TEXT NOT NULL,
+    message TEXT NOT NULL,
+    before  TEXT,
+    after   TEXT
+);
+"""
+
+
+class StateUnavailable(RuntimeError):
+    """The state could not be read or written (disk full, read-only, locked)."""
+
+
+@dataclass(frozen=True)
+class Event:
+    id: int
+    at: float
+    actor: str
+    kind: str
+    message: str
+    before: Any = None
+    after: Any = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class EventDraft:
+    """An event to append in the same transaction as a change."""
+
+    actor: str
+    kind: str
+    message: str
+    before: Any = None
+    after: Any = None
+
+
+@dataclass(frozen=True)
+class RouterState:
+    green_bp: int
+    stable: str = "blue"
+    rollout: dict[str, Any] | None = field(default=None)
+
+
+class StateStore:
+    """One SQLite file; safe to call from worker threads (one connection behind a lock)."""
+
+    def __init__(self, path: Path, busy_timeout_s: float = 2.0) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(path, timeout=busy_timeout_s, check_same_thread=False, isolation_level=None)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.executescript(SCHEMA)
+        except (OSError, sqlite3.Error) as exc:
+            raise StateUnavailable(f"cannot open state file {path}: {exc}") from exc
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def _settings(self) -> dict[str, Any]:
+        return {key: json.loads(value) for key, value in self._db.execute("SELECT key, value FROM settings")}
+
+    def load(self, initial: RouterState) -> RouterState:
+        """The saved state; on the very first start, `initial` is saved (with an event) and returned."""
+        with self._lock:
+            try:
+                saved = self._settings()
+            except sqlite3.Error as exc:
+                raise StateUnavailable(f"cannot read state file {self.path}: {exc}") from exc
+        if "green_bp" in saved:
+            return RouterState(green_bp=saved["green_bp"], stable=saved.get("stable", "blue"), rollout=saved.get("rollout"))
+        values = {"green_bp": initial.green_bp, "stable": initial.stable, "rollout": initial.rollout}
+        self.commit(values, EventDraft("router", "initialised", f"new state file; green at {initial.green_bp / 100:g} %",
+                                       after=values))
+        return initial
+
+    def commit(self, values: dict[str, Any], event: EventDraft) -> Event:
+        """Write `values` and append `event` in one durable transaction."""
+        now = time.time()
+        with self._lock:
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    self._db.executemany(
+                        "INSERT INTO settings(key, value) VALUES(?, ?) ON CONFLICT(key) DO UPDATE SET value=excluded.value",
+                        [(key, json.dumps(value)) for key, value in values.items()],
+                    )
+                    cursor = self._db.execute(
+                        "INSERT INTO events(at, actor, kind, message, before, after) VALUES(?, ?, ?, ?, ?, ?)",
+                        (now, event.actor, event.kind, event.message, json.dumps(event.before), json.dumps(event.after)),
+                    )
+                    self._db.execute("COMMIT")
+                except BaseException:
+                    self._db.execute("ROLLBACK")
+                    raise
+            except sqlite3.Error as exc:
+                raise StateUnavailable(f"cannot write state file {self.path}: {exc}") from exc
+        return Event(cursor.lastrowid or 0, now, event.actor, event.kind, event.message, event.before, event.after)
+
+    def record(self, event: EventDraft) -> Event:
+        """Append an event that changes no setting (a probe result, a retry burst)."""
+        return self.commit({}, event)
+
+    def events(self, since: int = 0, limit: int = 100) -> list[Event]:
+        with self._lock:
+            try:
+                rows = self._db.execute(
+                    "SELECT id, at, actor, kind, message, before, after FROM events WHERE id > ? ORDER BY id LIMIT ?",
+                    (since, limit),
+                ).fetchall()
+            except sqlite3.Error as exc:
+                raise StateUnavailable(f"cannot read state file {self.path}: {exc}") from exc
+        return [Event(r[0], r[1], r[2], r[3], r[4], json.loads(r[5]) if r[5] else None, json.loads(r[6]) if r[6] else None)
+                for r in rows]
