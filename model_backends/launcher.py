@@ -32,9 +32,13 @@ class ServiceProcess:
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = log_path
-        self._args = [sys.executable, "-m", self.module, "serve", "--port", str(self.port), *args]
+        self._args = [*self.command(self.port), *args]
         self._env = {**os.environ, **(env or {})}
         self._process: subprocess.Popen[bytes] | None = None
+
+    def command(self, port: int) -> list[str]:
+        """The program and its fixed flags; subclasses name another program."""
+        return [sys.executable, "-m", self.module, "serve", "--port", str(port)]
 
     @property
     def pid(self) -> int | None:

@@ -74,8 +74,8 @@ def create_app(config: RouterConfig) -> ASGIApp:
     metrics = RouterMetrics()
     traffic = Traffic(saved.green_bp, Colour(saved.stable), metrics=metrics)
     windows = {colour: SlidingWindow(config.window_s) for colour in Colour}
-    upstreams = {colour: Upstream(config.backend_url(colour.value), config.timeouts, config.max_connections_per_backend)
-                 for colour in Colour}
+    upstreams = {colour: Upstream(config.backend_url(colour.value), config.timeouts, config.max_connections_per_backend,
+                                  config.upstream_client) for colour in Colour}
     prober = Prober({c: config.backend_url(c.value) for c in Colour}, config.probes, traffic, store)
     proxy = Proxy(config, traffic, upstreams, windows, metrics, RateLimiter(config.rate_limit), on_connect_failure=prober.wake)
 

@@ -7,6 +7,7 @@ flags. Every option has a default that works on a laptop.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -91,7 +92,9 @@ class RouterConfig(BaseSettings):
     retry: RetryOptions = RetryOptions()
     probes: ProbeOptions = ProbeOptions()
     rate_limit: RateLimitOptions = RateLimitOptions()
-    max_connections_per_backend: int = Field(256, ge=1)
+    max_connections_per_backend: int = Field(256, ge=1, description="pooled keep-alive connections kept per backend")
+    upstream_client: Literal["http1", "httpx"] = Field(
+        "http1", description="http1: the lean built-in client (plain http only); httpx: general-purpose, also https")
 
     @field_validator("admin_token", mode="before")
     @classmethod

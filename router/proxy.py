@@ -11,8 +11,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import time
-import uuid
 from dataclasses import dataclass, field
 
 from starlette.types import Receive, Scope, Send
@@ -86,7 +86,7 @@ class Proxy:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         headers: list[tuple[bytes, bytes]] = scope["headers"]
         found = dict(headers)
-        request_id = (found.get(b"x-request-id") or b"").decode("latin-1") or uuid.uuid4().hex
+        request_id = (found.get(b"x-request-id") or b"").decode("latin-1") or os.urandom(16).hex()
         ids = [(b"x-request-id", request_id.encode("latin-1"))]
         try:
             body = await self._read_body(receive, found)

@@ -5,7 +5,7 @@ Pure functions over raw ASGI headers, so the hot path does no header-object buil
 
 from __future__ import annotations
 
-import uuid
+import os
 from dataclasses import dataclass
 
 Headers = list[tuple[bytes, bytes]]
@@ -37,7 +37,7 @@ def session_key(header_value: bytes | None, cookie_header: bytes | None, cookie_
         found = cookie_value(cookie_header, cookie_name)
         if found:
             return SessionKey(found, "cookie")
-    return SessionKey(uuid.uuid4().hex, "new")
+    return SessionKey(os.urandom(16).hex(), "new")
 
 
 def set_cookie_header(name: str, value: str, max_age_s: int) -> tuple[bytes, bytes]:

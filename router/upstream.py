@@ -2,18 +2,23 @@
 
 The first chunk is awaited before the client hears anything, so a backend that fails before it
 (connect error, 5xx, silence past the first-byte timeout) can still be retried on the other colour.
+Two HTTP clients can carry the calls: `http1` (the lean default, `router/http1.py`) and `httpx`
+(kept as the general-purpose reference; `scripts/bench_router.py` measures both).
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass
-from typing import AsyncIterator
+from typing import AsyncIterator, Literal, Protocol
+from urllib.parse import urlsplit
 
 import httpx
 
 from router.config import TimeoutOptions
+from router.http1 import ConnectFailed, ConnectionBroken, ConnectionPool
+
+ClientName = Literal["http1", "httpx"]
 
 
 class UpstreamFailure(Exception):
@@ -32,79 +37,138 @@ class StreamBroken(Exception):
         self.kind = kind
 
 
-@dataclass
+class ClientResponse(Protocol):
+    status: int
+    headers: list[tuple[bytes, bytes]]
+    buffered: bool  # the next chunk or the end has arrived already
+
+    def chunks(self) -> AsyncIterator[bytes]: ...
+
+    async def close(self) -> None: ...
+
+
+class Client(Protocol):
+    async def request(self, method: str, target: str, headers: list[tuple[bytes, bytes]], body: bytes) -> ClientResponse: ...
+
+    async def aclose(self) -> None: ...
+
+
+class _HttpxResponse:
+    buffered = False
+
+    def __init__(self, response: httpx.Response) -> None:
+        self.status, self.headers, self._response = response.status_code, list(response.headers.raw), response
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        try:
+            async for chunk in self._response.aiter_raw():
+                yield chunk
+        except httpx.HTTPError as exc:
+            raise ConnectionBroken(repr(exc)) from exc
+
+    async def close(self) -> None:
+        await self._response.aclose()
+
+
+class HttpxClient:
+    """The same calls through httpx (for comparison; no read timeout: the caller enforces them)."""
+
+    def __init__(self, base_url: str, timeouts: TimeoutOptions, max_connections: int) -> None:
+        self.base_url = base_url
+        self._client = httpx.AsyncClient(
+            timeout=httpx.Timeout(connect=timeouts.connect_s, read=None, write=timeouts.idle_s, pool=timeouts.connect_s),
+            limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections))
+
+    async def request(self, method: str, target: str, headers: list[tuple[bytes, bytes]], body: bytes) -> ClientResponse:
+        request = self._client.build_request(method, self.base_url + target, headers=headers, content=body)
+        try:
+            return _HttpxResponse(await self._client.send(request, stream=True))
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+            raise ConnectFailed(f"cannot connect to {self.base_url}: {exc!r}") from exc
+        except httpx.HTTPError as exc:
+            raise ConnectionBroken(repr(exc)) from exc
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+
+def make_client(name: ClientName, base_url: str, timeouts: TimeoutOptions, max_connections: int) -> Client:
+    if name == "httpx":
+        return HttpxClient(base_url, timeouts, max_connections)
+    parts = urlsplit(base_url)
+    if parts.scheme != "http" or parts.path not in ("", "/"):
+        raise ValueError(f"the http1 client needs a plain http://host:port backend URL, not {base_url}; "
+                         "use upstream_client: httpx for https or a path prefix")
+    return ConnectionPool(parts.hostname or "127.0.0.1", parts.port or 80, max_connections, timeouts.connect_s)
+
+
 class OpenResponse:
     """A backend response whose headers (and first chunk, when it has a body) have arrived."""
 
-    status: int
-    headers: list[tuple[bytes, bytes]]
-    first_chunk: bytes
-    ttft_s: float | None
-    _response: httpx.Response
-    _chunks: AsyncIterator[bytes]
-    _idle_s: float
+    def __init__(self, response: ClientResponse, chunks: AsyncIterator[bytes], first_chunk: bytes,
+                 ttft_s: float | None, idle_s: float) -> None:
+        self.status, self.headers = response.status, response.headers
+        self.first_chunk, self.ttft_s = first_chunk, ttft_s
+        self._response, self._chunks, self._idle_s = response, chunks, idle_s
 
     async def rest(self) -> AsyncIterator[bytes]:
         """The remaining chunks, each within the idle timeout."""
         while True:
             try:
-                async with asyncio.timeout(self._idle_s):
+                if self._response.buffered:  # common for short answers: skip arming a timer
                     chunk = await anext(self._chunks, None)
+                else:
+                    async with asyncio.timeout(self._idle_s):
+                        chunk = await anext(self._chunks, None)
             except TimeoutError as exc:
                 raise StreamBroken("idle_timeout", f"no data for {self._idle_s:g} s in the middle of the answer") from exc
-            except httpx.HTTPError as exc:
-                raise StreamBroken("broken", f"the backend broke off the answer: {exc!r}") from exc
+            except ConnectionBroken as exc:
+                raise StreamBroken("broken", f"the backend broke off the answer: {exc}") from exc
             if chunk is None:
                 return
             yield chunk
 
     async def close(self) -> None:
         """Close the backend response; an unfinished one closes its connection instead of pooling it."""
-        await self._response.aclose()
+        await self._response.close()
 
 
 class Upstream:
-    """One backend colour: a pooled HTTP/1.1 client and the split timeouts."""
+    """One backend colour: its client and the split timeouts."""
 
-    def __init__(self, base_url: str, timeouts: TimeoutOptions, max_connections: int) -> None:
+    def __init__(self, base_url: str, timeouts: TimeoutOptions, max_connections: int, client: ClientName = "http1") -> None:
         self.base_url = base_url
         self.timeouts = timeouts
-        # No read timeout here: first byte and idle time are enforced per phase below.
-        self.client = httpx.AsyncClient(
-            timeout=httpx.Timeout(connect=timeouts.connect_s, read=None, write=timeouts.idle_s, pool=timeouts.connect_s),
-            limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
-        )
+        self.client = make_client(client, base_url, timeouts, max_connections)
 
     async def aclose(self) -> None:
         await self.client.aclose()
 
     async def open(self, method: str, target: str, headers: list[tuple[bytes, bytes]], body: bytes) -> OpenResponse:
         started = time.perf_counter()
-        request = self.client.build_request(method, self.base_url + target, headers=headers, content=body)
-        response: httpx.Response | None = None
+        response: ClientResponse | None = None
         try:
             async with asyncio.timeout(self.timeouts.first_byte_s):
-                response = await self.client.send(request, stream=True)
-                chunks = response.aiter_raw()
+                response = await self.client.request(method, target, headers, body)
+                chunks = response.chunks()
                 first = await anext(chunks, b"")
         except TimeoutError as exc:
             await _close(response)
             raise UpstreamFailure("first_byte_timeout", f"no answer within {self.timeouts.first_byte_s:g} s", 504) from exc
-        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
-            raise UpstreamFailure("connect", f"cannot connect to {self.base_url}: {exc!r}") from exc
-        except httpx.HTTPError as exc:
+        except ConnectFailed as exc:
+            raise UpstreamFailure("connect", str(exc)) from exc
+        except ConnectionBroken as exc:
             await _close(response)
-            raise UpstreamFailure("broken", f"the backend broke off before answering: {exc!r}") from exc
+            raise UpstreamFailure("broken", f"the backend broke off before answering: {exc}") from exc
         except BaseException:
             await _close(response)
             raise
-        opened = OpenResponse(response.status_code, list(response.headers.raw), first,
-                              time.perf_counter() - started if first else None, response, chunks, self.timeouts.idle_s)
-        if response.status_code >= 500:
-            raise UpstreamFailure("status", f"the backend answered {response.status_code}", response.status_code, opened)
+        opened = OpenResponse(response, chunks, first, time.perf_counter() - started if first else None, self.timeouts.idle_s)
+        if response.status >= 500:
+            raise UpstreamFailure("status", f"the backend answered {response.status}", response.status, opened)
         return opened
 
 
-async def _close(response: httpx.Response | None) -> None:
+async def _close(response: ClientResponse | None) -> None:
     if response is not None:
-        await response.aclose()
+        await response.close()

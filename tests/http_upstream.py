@@ -94,7 +94,7 @@ class HttpUpstream:
 
     def start(self) -> "HttpUpstream":
         config = uvicorn.Config(self.app(), host="127.0.0.1", port=self.port, log_level="warning", lifespan="off",
-                                proxy_headers=False)
+                                proxy_headers=False, timeout_keep_alive=1)
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, name=f"upstream-{self.name}", daemon=True)
         self._thread.start()

@@ -92,9 +92,10 @@ def test_cookie_sessions_are_sticky_and_keyless_requests_split(router) -> None:
         assert all(ask(client, router.url).headers["x-backend"] == colour for _ in range(10))  # the cookie holds
         assert "set-cookie" not in ask(client, router.url).headers
     greens = 0
-    for _ in range(300):
-        with httpx.Client(timeout=10) as fresh:  # a new client each time: no cookie, no session header
-            greens += ask(fresh, router.url).headers["x-backend"] == "green"
+    with httpx.Client(timeout=10) as forgetful:
+        for _ in range(300):
+            forgetful.cookies.clear()  # no cookie, no session header: a new random session each time
+            greens += ask(forgetful, router.url).headers["x-backend"] == "green"
     assert 0.38 < greens / 300 < 0.62
 
 
@@ -111,6 +112,15 @@ def test_headers_to_and_from_the_backend(router, upstreams) -> None:
     assert seen["x-session-id"] == "s-1"
     assert "keep-alive" not in seen and "x-secret" not in seen
     assert seen.get("connection", "keep-alive") == "keep-alive"  # the router's own pooled connection
+
+
+def test_a_pooled_connection_the_backend_closed_is_replaced(router, upstreams) -> None:
+    set_green(router.url, 0)
+    with httpx.Client(timeout=10) as client:
+        assert ask(client, router.url, session="p").status_code == 200
+        time.sleep(1.5)  # the upstream closes idle keep-alive connections after 1 s
+        assert [ask(client, router.url, session="p").status_code for _ in range(3)] == [200] * 3
+    assert status(router.url)["backends"]["blue"]["window"]["errors"] == 0
 
 
 def test_stream_passes_through_unbuffered(router, upstreams) -> None:
