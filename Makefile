@@ -2,7 +2,7 @@
 PY := .venv/bin/python
 MODELS := .cache/tiny-models
 
-.PHONY: setup models demo test bench clean
+.PHONY: setup models demo test bench bench-router clean
 
 setup:
 	@bash scripts/setup.sh
@@ -18,6 +18,9 @@ test: setup
 
 bench: models
 	@$(PY) scripts/bench_backend.py --models $(MODELS)
+
+bench-router: setup
+	@$(PY) scripts/bench_router.py
 
 clean:
 	rm -rf .cache runs

@@ -320,3 +320,25 @@ def test_metrics_and_status_report_each_colour(router) -> None:
     assert served["blue"] + served["green"] == 40 and min(served.values()) > 0
     assert report["phase"] == "idle" and report["stable"] == "blue"
     assert httpx.get(f"{router.url}/openapi.json").json()["paths"]["/admin/weights"]["put"]
+
+
+def test_real_engines_behind_the_router(start_router, llama_backend, hf_backend) -> None:
+    """Blue is llama.cpp on the GGUF file, green is transformers on the checkpoint, both real."""
+    from openai import OpenAI
+
+    router = start_router(llama_backend.url, hf_backend.url)
+    set_green(router.url, 50)
+    keys = {colour: next(f"r{i}" for i in range(100) if colour_for_key(f"r{i}", 5000) is colour) for colour in Colour}
+    engines = {Colour.blue: "llama_cpp", Colour.green: "transformers"}
+    with httpx.Client(timeout=60) as client:
+        for colour, key in keys.items():
+            answer = ask(client, router.url, session=key, max_tokens=8, temperature=0)
+            assert answer.status_code == 200 and answer.headers["x-backend"] == colour.value
+            assert answer.json()["engine"] == engines[colour] and answer.json()["usage"]["completion_tokens"] > 0
+    openai = OpenAI(base_url=f"{router.url}/v1", api_key="unused", default_headers={"X-Session-ID": keys[Colour.green]})
+    chunks = list(openai.chat.completions.create(model="any", messages=[{"role": "user", "content": "Что такое иск?"}],
+                                                 max_tokens=8, stream=True))
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    report = status(router.url)["backends"]
+    assert report["blue"]["window"]["requests"] == 1 and report["green"]["window"]["requests"] == 2
+    assert report["green"]["window"]["ttft_p95_s"] is not None
