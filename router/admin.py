@@ -11,6 +11,8 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from router.controller import RolloutBlocked
+from router.rollout import CommandRefused, validate_steps
 from router.routing import Colour, percent_to_bp
 from router.state import StateUnavailable
 
@@ -69,13 +71,34 @@ class WeightsBody(BaseModel):
 router = APIRouter(prefix="/admin", tags=["admin"])
 
 
+class RolloutBody(BaseModel):
+    """Start a rollout of the colour that is not stable; omitted fields take the configured defaults."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"steps": [5, 25, 50, 100], "interval_s": 30}]})
+
+    steps: list[float] | None = Field(None, min_length=1, description="canary percent per step, increasing, e.g. [5, 25, 50, 100]")
+    interval_s: float | None = Field(None, gt=0, le=86_400, allow_inf_nan=False, description="seconds each step is held")
+
+    @field_validator("steps")
+    @classmethod
+    def _steps(cls, steps: list[float] | None) -> list[float] | None:
+        return validate_steps(steps) if steps is not None else None
+
+
+def _rollout_view(request: Request) -> dict[str, Any]:
+    rollout = request.app.state.controller.rollout
+    return rollout.as_dict() if rollout is not None else {"phase": "idle"}
+
+
 def _status(request: Request) -> dict[str, Any]:
     state = request.app.state
     traffic = state.traffic
+    rollout = _rollout_view(request)
     return {
         "weights": traffic.weights(),
         "stable": traffic.stable.value,
-        "phase": (state.rollout or {}).get("phase", "idle"),
+        "phase": rollout["phase"],
+        "rollout": rollout,
         "data_plane": "builtin",
         "backends": {
             colour.value: {
@@ -101,6 +124,9 @@ async def status(request: Request, _: Annotated[str, Depends(reader)]) -> dict[s
                        503: {"description": "no admin token configured, or the state could not be written"}})
 async def put_weights(body: WeightsBody, request: Request, actor: Annotated[str, Depends(writer)]) -> dict[str, Any]:
     green_bp = body.green_bp()
+    if request.app.state.controller.active:
+        raise HTTPException(409, "a rollout is driving the weights; pause it (POST /admin/rollout/pause) or roll it "
+                                 "back first")
     try:
         event = await request.app.state.control.set_green_weight(green_bp, actor, body.reason)
     except StateUnavailable as exc:
@@ -117,3 +143,37 @@ async def events(request: Request, _: Annotated[str, Depends(reader)],
     except StateUnavailable as exc:
         raise HTTPException(503, str(exc)) from exc
     return {"events": [e.as_dict() for e in found], "last_id": found[-1].id if found else since}
+
+
+def _conflict_or_unavailable(exc: Exception) -> HTTPException:
+    if isinstance(exc, StateUnavailable):
+        return HTTPException(503, f"nothing changed: {exc}")
+    return HTTPException(409, str(exc))
+
+
+@router.get("/rollout", summary="The current (or last) rollout record")
+async def get_rollout(request: Request, _: Annotated[str, Depends(reader)]) -> dict[str, Any]:
+    return _rollout_view(request)
+
+
+@router.post("/rollout", status_code=201, summary="Start a rollout: warm up, then step traffic to the canary, judging each step",
+             responses={409: {"description": "a rollout is active, or a pre-rollout webhook refused"}})
+async def start_rollout(request: Request, actor: Annotated[str, Depends(writer)], body: RolloutBody | None = None) -> dict[str, Any]:
+    body = body or RolloutBody()
+    try:
+        event = await request.app.state.controller.begin(body.steps, body.interval_s, actor)
+    except (CommandRefused, RolloutBlocked, StateUnavailable) as exc:
+        raise _conflict_or_unavailable(exc) from exc
+    return {"rollout": _rollout_view(request), "event": event.as_dict()}
+
+
+@router.post("/rollout/{action}", summary="Operator action: pause, resume, promote (skip remaining steps), confirm, rollback",
+             responses={404: {"description": "unknown action"}, 409: {"description": "not possible in this phase"}})
+async def rollout_action(action: str, request: Request, actor: Annotated[str, Depends(writer)]) -> dict[str, Any]:
+    if action not in ("pause", "resume", "promote", "confirm", "rollback"):
+        raise HTTPException(404, f"unknown action {action!r}; use pause, resume, promote, confirm or rollback")
+    try:
+        event = await request.app.state.controller.command(action, actor)
+    except (CommandRefused, StateUnavailable) as exc:
+        raise _conflict_or_unavailable(exc) from exc
+    return {"rollout": _rollout_view(request), "event": event.as_dict()}

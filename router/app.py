@@ -21,14 +21,18 @@ from model_backends.app import validation_error_handler
 from router import admin
 from router.config import RouterConfig
 from router.control import Control
+from router.controller import Controller
 from router.metrics import RouterMetrics
 from router.probes import Prober
+from router.providers import make_provider
 from router.proxy import Proxy
 from router.ratelimit import RateLimiter
+from router.rollout import Rollout
 from router.routing import Colour, percent_to_bp
 from router.state import RouterState, StateStore
 from router.traffic import Traffic
 from router.upstream import Upstream
+from router.webhooks import Webhooks
 from router.windows import SlidingWindow
 
 log = logging.getLogger("bluegreen")
@@ -78,15 +82,21 @@ def create_app(config: RouterConfig) -> ASGIApp:
                                   config.upstream_client) for colour in Colour}
     prober = Prober({c: config.backend_url(c.value) for c in Colour}, config.probes, traffic, store)
     proxy = Proxy(config, traffic, upstreams, windows, metrics, RateLimiter(config.rate_limit), on_connect_failure=prober.wake)
+    controller = Controller(
+        config.rollout, store, traffic, make_provider(config.metrics_provider, windows), Webhooks(config.webhooks),
+        {c: config.backend_url(c.value) for c in Colour}, config.window_s,
+        Rollout.from_dict(saved.rollout) if saved.rollout else None)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         prober.start()
+        controller.start()
         log.info("routing blue %s / green %s (green %.2f %%), state in %s",
                  config.blue.url, config.green.url, traffic.green_bp / 100, config.state_path)
         try:
             yield
         finally:
+            await controller.stop()
             await prober.stop()
             for upstream in upstreams.values():
                 await upstream.aclose()
@@ -103,7 +113,7 @@ def create_app(config: RouterConfig) -> ASGIApp:
     api.state.windows = windows
     api.state.metrics = metrics
     api.state.control = Control(store, traffic)
-    api.state.rollout = saved.rollout
+    api.state.controller = controller
     api.add_exception_handler(RequestValidationError, validation_error_handler)
     api.include_router(admin.router)
     api.include_router(ops)

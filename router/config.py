@@ -12,7 +12,10 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from router.providers import ProviderOptions
+from router.rollout import RolloutOptions
 from router.routing import percent_to_bp
+from router.webhooks import WebhookOptions
 
 
 class _Strict(BaseModel):
@@ -92,6 +95,9 @@ class RouterConfig(BaseSettings):
     retry: RetryOptions = RetryOptions()
     probes: ProbeOptions = ProbeOptions()
     rate_limit: RateLimitOptions = RateLimitOptions()
+    rollout: RolloutOptions = RolloutOptions()
+    metrics_provider: ProviderOptions = ProviderOptions()
+    webhooks: list[WebhookOptions] = Field(default_factory=list)
     max_connections_per_backend: int = Field(256, ge=1, description="pooled keep-alive connections kept per backend")
     upstream_client: Literal["http1", "httpx"] = Field(
         "http1", description="http1: the lean built-in client (plain http only); httpx: general-purpose, also https")

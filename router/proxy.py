@@ -14,6 +14,7 @@ import logging
 import os
 import time
 from dataclasses import dataclass, field
+from typing import Callable
 
 from starlette.types import Receive, Scope, Send
 
@@ -73,7 +74,7 @@ async def send_json(send: Send, status: int, body: dict, headers: list[tuple[byt
 class Proxy:
     def __init__(self, config: RouterConfig, traffic: Traffic, upstreams: dict[Colour, Upstream],
                  windows: dict[Colour, SlidingWindow], metrics: RouterMetrics, limiter: RateLimiter,
-                 on_connect_failure: "callable | None" = None) -> None:
+                 on_connect_failure: Callable[[Colour, str], None] | None = None) -> None:
         self.config, self.traffic, self.upstreams = config, traffic, upstreams
         self.windows, self.metrics, self.limiter = windows, metrics, limiter
         self.budget = RetryBudget(config.retry)

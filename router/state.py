@@ -19,6 +19,11 @@ CREATE TABLE IF NOT EXISTS settings (
     key   TEXT PRIMARY KEY,
     value TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS leases (
+    name    TEXT PRIMARY KEY,
+    owner   TEXT NOT NULL,
+    expires REAL NOT NULL
+);
 CREATE TABLE IF NOT EXISTS events (
     id      INTEGER PRIMARY KEY AUTOINCREMENT,
     at      REAL NOT NULL,
@@ -125,6 +130,28 @@ class StateStore:
             except sqlite3.Error as exc:
                 raise StateUnavailable(f"cannot write state file {self.path}: {exc}") from exc
         return Event(cursor.lastrowid or 0, now, event.actor, event.kind, event.message, event.before, event.after)
+
+    def hold_lease(self, name: str, owner: str, ttl_s: float, now: float | None = None) -> bool:
+        """Take or renew lease `name` for `owner`; False while another owner's lease is still valid.
+        This is how one controller, and only one, drives a rollout from a shared state file."""
+        now = time.time() if now is None else now
+        with self._lock:
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    row = self._db.execute("SELECT owner, expires FROM leases WHERE name = ?", (name,)).fetchone()
+                    held = row is None or row[0] == owner or row[1] < now
+                    if held:
+                        self._db.execute("INSERT INTO leases(name, owner, expires) VALUES(?, ?, ?) ON CONFLICT(name) "
+                                         "DO UPDATE SET owner=excluded.owner, expires=excluded.expires",
+                                         (name, owner, now + ttl_s))
+                    self._db.execute("COMMIT")
+                except BaseException:
+                    self._db.execute("ROLLBACK")
+                    raise
+            except sqlite3.Error as exc:
+                raise StateUnavailable(f"cannot write state file {self.path}: {exc}") from exc
+        return held
 
     def record(self, event: EventDraft) -> Event:
         """Append an event that changes no setting (a probe result, a retry burst)."""

@@ -27,6 +27,7 @@ class Behaviour:
     fail_status: int | None = None
     first_byte_delay_s: float = 0.0
     ready_status: int = 200
+    hook_status: int = 200
 
 
 @dataclass
@@ -37,6 +38,7 @@ class Seen:
     streams_cut: int = 0
     last_event_sent_at: float = 0.0
     stream_peer_port: int = 0  # the router's side of the last stream's connection
+    hooks: list[dict] = field(default_factory=list)
 
 
 class HttpUpstream:
@@ -82,6 +84,10 @@ class HttpUpstream:
             if not finished:
                 self.seen.streams_cut += 1
 
+    async def _hook(self, request: Request) -> Response:
+        self.seen.hooks.append(await request.json())
+        return JSONResponse({"ok": self.behaviour.hook_status < 300}, self.behaviour.hook_status)
+
     async def _ready(self, request: Request) -> Response:
         return JSONResponse({"ready": self.behaviour.ready_status == 200}, self.behaviour.ready_status)
 
@@ -90,6 +96,7 @@ class HttpUpstream:
             Route("/api/v1/chat/legal", self._chat, methods=["POST"]),
             Route("/v1/chat/completions", self._chat, methods=["POST"]),
             Route("/ready", self._ready),
+            Route("/hook", self._hook, methods=["POST"]),
         ])
 
     def start(self) -> "HttpUpstream":

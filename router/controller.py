@@ -1,0 +1,155 @@
+"""The rollout controller: every tick, read the world, decide with the pure state machine, act.
+
+Each decision is committed to the state store (rollout record, weights, event, one transaction)
+before traffic follows it, so a restarted router resumes the same step. A lease in the state file
+makes sure only one controller drives a rollout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import os
+import time
+
+from router.judge import hard_breach, judge
+from router.providers import MetricsProvider, ProviderError
+from router.rollout import (
+    FINISHED, Decision, Notify, Observation, Phase, Rollout, RolloutOptions, StopColour, command, decide, new_rollout,
+)
+from router.routing import Colour
+from router.state import Event, StateStore, StateUnavailable
+from router.traffic import Traffic
+from router.warmup import warm_up
+from router.webhooks import Webhooks
+
+log = logging.getLogger("bluegreen.controller")
+
+LEASE = "rollout-controller"
+
+
+class RolloutBlocked(RuntimeError):
+    """A gate (a pre-rollout webhook) refused to let the rollout start."""
+
+
+class Controller:
+    def __init__(self, options: RolloutOptions, store: StateStore, traffic: Traffic, provider: MetricsProvider,
+                 hooks: Webhooks, urls: dict[Colour, str], window_s: float, rollout: Rollout | None) -> None:
+        self.options, self.store, self.traffic, self.provider, self.hooks = options, store, traffic, provider, hooks
+        self.urls, self.window_s = urls, window_s
+        self.rollout = rollout
+        self.owner = f"{os.uname().nodename}:{os.getpid()}:{os.urandom(3).hex()}"
+        self._lock = asyncio.Lock()  # decisions commit one at a time
+        self._task: asyncio.Task | None = None
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="rollout-controller")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        await self.hooks.aclose()
+        await self.provider.aclose()
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await self.tick()
+            except StateUnavailable as exc:
+                log.error("controller could not use the state file: %s", exc)
+            except Exception:  # a bug in one tick must not stop the controller
+                log.exception("controller tick failed")
+            await asyncio.sleep(self.options.tick_s)
+
+    @property
+    def active(self) -> bool:
+        r = self.rollout
+        return r is not None and r.phase not in FINISHED and r.phase is not Phase.paused
+
+    # -- one tick ---------------------------------------------------------------------------
+
+    async def tick(self) -> None:
+        rollout = self.rollout
+        if rollout is None or rollout.phase in (Phase.idle, Phase.rolled_back, Phase.failed, Phase.paused):
+            return
+        if rollout.phase is Phase.promoted and (rollout.old_stopped or rollout.old_stop_at is None):
+            return
+        if not await asyncio.to_thread(self.store.hold_lease, LEASE, self.owner, max(5.0, 10 * self.options.tick_s)):
+            return
+        seen = await self.observe(rollout)
+        async with self._lock:
+            if self.rollout is not rollout:  # an operator changed it while we were looking
+                return
+            decision = decide(rollout, seen, self.options)
+            if decision.changed:
+                await self.commit(decision)
+        self._carry_out(decision)
+
+    async def observe(self, rollout: Rollout) -> Observation:
+        now = time.time()
+        canary = Colour(rollout.canary)
+        health = self.traffic.health[canary]
+        seen = Observation(now=now, canary_ready=health.ready, canary_reason=health.reason)
+        if rollout.phase is Phase.warming:
+            return dataclasses.replace(seen, warmup_error=await warm_up(self.urls[canary], self.options.warmup))
+        if rollout.phase is Phase.promoting and self.options.confirm_promotion and self.hooks.has("confirm-promotion"):
+            refusal = await self.hooks.gate("confirm-promotion", {"rollout": rollout.id, "canary": rollout.canary})
+            return dataclasses.replace(seen, confirmed=refusal is None)
+        if rollout.phase is not Phase.progressing:
+            return seen
+        span = max(0.001, min(now - rollout.step_since, self.window_s))
+        try:
+            evidence = await self.provider.evidence(canary, span)
+        except ProviderError as exc:
+            return dataclasses.replace(seen, provider_error=str(exc))
+        seen = dataclasses.replace(seen, hard_breach=hard_breach(evidence.green, self.options.judge, canary.value))
+        if now - rollout.step_since >= rollout.interval_s:
+            seen = dataclasses.replace(seen, verdict=judge(evidence, self.options.judge))
+        return seen
+
+    # -- acting -----------------------------------------------------------------------------
+
+    async def commit(self, decision: Decision) -> Event:
+        """Write the rollout, its weights and its event in one transaction; then route by them."""
+        assert decision.event is not None
+        values: dict[str, object] = {"rollout": decision.rollout.as_dict()}
+        if decision.traffic is not None:
+            values.update(green_bp=decision.traffic.green_bp, stable=decision.traffic.stable)
+        event = await asyncio.to_thread(self.store.commit, values, decision.event)
+        self.rollout = decision.rollout
+        if decision.traffic is not None:
+            self.traffic.apply(decision.traffic.green_bp, Colour(decision.traffic.stable))
+        log.info("rollout %s: %s", decision.rollout.id, decision.event.message)
+        return event
+
+    def _carry_out(self, decision: Decision) -> None:
+        for effect in decision.effects:
+            if isinstance(effect, Notify):
+                self.hooks.notify(effect.kind, effect.payload)
+            elif isinstance(effect, StopColour):
+                log.info("%s may be stopped now (no runtime manages it here)", effect.colour)
+
+    # -- operator commands ------------------------------------------------------------------
+
+    async def begin(self, steps: list[float] | None, interval_s: float | None, actor: str) -> Event:
+        """Start a rollout of the colour that is not stable; a refusing pre-rollout hook blocks it."""
+        async with self._lock:
+            now = time.time()
+            decision = new_rollout(self.rollout, self.traffic.stable.value, steps or self.options.steps,
+                                   interval_s or self.options.interval_s, now, actor)
+            refusal = await self.hooks.gate("pre-rollout", {"rollout": decision.rollout.id,
+                                                            "canary": decision.rollout.canary})
+            if refusal:
+                raise RolloutBlocked(f"the pre-rollout webhook refused: {refusal}")
+            return await self.commit(decision)
+
+    async def command(self, name: str, actor: str) -> Event:
+        async with self._lock:
+            decision = command(self.rollout, name, time.time(), actor)
+            event = await self.commit(decision)
+        self._carry_out(decision)
+        return event

@@ -1,0 +1,159 @@
+"""Rollouts end to end: a real router with its controller in front of real HTTP upstreams."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from router.routing import Colour
+from tests.conftest import ADMIN_TOKEN
+from tests.http_upstream import HttpUpstream
+from tests.load import LoadDriver
+from tests.test_router import pair, upstreams, wait_until  # noqa: F401  (fixtures)
+
+AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+FAST = {  # short steps so a whole rollout takes seconds
+    "BLUEGREEN_ROLLOUT__JUDGE__MIN_REQUESTS": "5",
+    "BLUEGREEN_ROLLOUT__TICK_S": "0.2",
+    "BLUEGREEN_ROLLOUT__KEEP_OLD_S": "0",
+    "BLUEGREEN_WINDOW_S": "10",
+}
+
+
+def start(url: str, steps: list[float] = [20, 50, 100], interval_s: float = 1.0) -> httpx.Response:
+    return httpx.post(f"{url}/admin/rollout", json={"steps": steps, "interval_s": interval_s}, headers=AUTH, timeout=30)
+
+
+def rollout(url: str) -> dict:
+    return httpx.get(f"{url}/admin/rollout", headers=AUTH).json()
+
+
+def events(url: str) -> list[dict]:
+    return httpx.get(f"{url}/admin/events", params={"limit": 1000}, headers=AUTH).json()["events"]
+
+
+def wait_for_phase(url: str, phases: set[str], timeout_s: float = 40.0) -> dict:
+    deadline = time.monotonic() + timeout_s
+    while (current := rollout(url))["phase"] not in phases:
+        assert time.monotonic() < deadline, f"still {current['phase']}: {current.get('reason')}"
+        time.sleep(0.1)
+    return current
+
+
+@pytest.fixture
+def fast_router(start_router, upstreams):  # noqa: F811
+    return start_router(upstreams[Colour.blue].url, upstreams[Colour.green].url, env=FAST)
+
+
+def test_healthy_green_is_promoted(fast_router, upstreams) -> None:  # noqa: F811
+    with LoadDriver(fast_router.url) as load:
+        assert start(fast_router.url).status_code == 201
+        done = wait_for_phase(fast_router.url, {"promoted", "rolled_back", "failed"})
+    assert done["phase"] == "promoted", done["reason"]
+    status = httpx.get(f"{fast_router.url}/admin/status", headers=AUTH).json()
+    assert status["weights"] == {"blue": 0.0, "green": 100.0} and status["stable"] == "green"
+    kinds = [e["kind"] for e in events(fast_router.url)]
+    assert kinds.count("step_started") == 3 and "promoted" in kinds
+    assert load.failures == [] and load.colours["green"] > 0
+    assert upstreams[Colour.green].seen.requests >= 3  # golden questions went to green before users did
+
+
+@pytest.mark.parametrize("fault", ["errors", "slow"])
+def test_unhealthy_green_is_rolled_back_without_client_errors(fast_router, upstreams, fault: str) -> None:  # noqa: F811
+    green = upstreams[Colour.green]
+    with LoadDriver(fast_router.url) as load:
+        assert start(fast_router.url).status_code == 201
+        wait_for_phase(fast_router.url, {"progressing"})
+        if fault == "errors":
+            green.behaviour.fail_status = 500
+        else:
+            green.behaviour.first_byte_delay_s = 0.3
+        done = wait_for_phase(fast_router.url, {"rolled_back", "promoted", "failed"})
+    assert done["phase"] == "rolled_back"
+    assert ("error rate" if fault == "errors" else "p95 latency") in done["reason"]
+    assert httpx.get(f"{fast_router.url}/admin/status", headers=AUTH).json()["weights"]["green"] == 0
+    assert load.failures == []  # failed green requests were retried on blue
+
+
+def test_green_killed_mid_step_is_rolled_back_at_the_next_tick(start_router, upstreams) -> None:  # noqa: F811
+    doomed = HttpUpstream("green").start()
+    router = start_router(upstreams[Colour.blue].url, doomed.url, env=FAST)
+    with LoadDriver(router.url) as load:
+        assert start(router.url, steps=[50, 100], interval_s=30).status_code == 201
+        wait_for_phase(router.url, {"progressing"})
+        killed_at = time.time()
+        doomed.stop()
+        done = wait_for_phase(router.url, {"rolled_back"}, timeout_s=10)
+    rollback = next(e for e in events(router.url) if e["kind"] == "rollback_started")
+    assert "not ready" in done["reason"] and rollback["at"] - killed_at < 3
+    assert load.failures == []
+
+
+def test_no_traffic_holds_the_step_instead_of_rolling_back(fast_router) -> None:
+    assert start(fast_router.url, steps=[50, 100], interval_s=0.5).status_code == 201
+    wait_for_phase(fast_router.url, {"progressing"})
+    time.sleep(2.5)
+    current = rollout(fast_router.url)
+    assert current["phase"] == "progressing" and current["step"] == 0
+    held = [e for e in events(fast_router.url) if e["kind"] == "step_held"]
+    assert held and "inconclusive" in held[-1]["message"] and "fewer than the 5 needed" in held[-1]["message"]
+
+
+def test_router_killed_mid_rollout_resumes_the_same_step(start_router, upstreams, tmp_path: Path) -> None:  # noqa: F811
+    state = tmp_path / "resume.db"
+    urls = (upstreams[Colour.blue].url, upstreams[Colour.green].url)
+    first = start_router(*urls, env=FAST, state=state)
+    with LoadDriver(first.url):
+        assert start(first.url, steps=[20, 50, 100], interval_s=2).status_code == 201
+        wait_until(lambda: rollout(first.url).get("step", -1) >= 1, timeout_s=30)
+        before = events(first.url)
+        step = rollout(first.url)["step"]
+        first.kill()
+    second = start_router(*urls, env=FAST, state=state)
+    resumed = rollout(second.url)
+    assert resumed["phase"] == "progressing" and resumed["step"] == step
+    weights = httpx.get(f"{second.url}/admin/status", headers=AUTH).json()["weights"]
+    assert weights["green"] == resumed["steps"][step] / 100
+    assert events(second.url)[: len(before)] == before  # nothing recorded was lost
+    with LoadDriver(second.url) as load:
+        assert wait_for_phase(second.url, {"promoted", "rolled_back", "failed"})["phase"] == "promoted"
+    assert load.failures == []
+
+
+def test_operator_actions_and_guards(fast_router, upstreams) -> None:  # noqa: F811
+    url = fast_router.url
+    assert httpx.post(f"{url}/admin/rollout/pause", headers=AUTH).status_code == 409  # nothing to pause
+    assert start(url, steps=[50, 100], interval_s=60).status_code == 201
+    assert start(url).status_code == 409  # one rollout at a time
+    wait_for_phase(url, {"progressing"})
+    busy = httpx.put(f"{url}/admin/weights", json={"green": 5}, headers=AUTH)
+    assert busy.status_code == 409 and "pause it" in busy.json()["detail"]
+    assert httpx.post(f"{url}/admin/rollout/pause", headers=AUTH).json()["rollout"]["phase"] == "paused"
+    assert httpx.put(f"{url}/admin/weights", json={"green": 5}, headers=AUTH).status_code == 200
+    assert httpx.post(f"{url}/admin/rollout/resume", headers=AUTH).json()["rollout"]["phase"] == "progressing"
+    assert httpx.post(f"{url}/admin/rollout/promote", headers=AUTH).status_code == 200
+    assert wait_for_phase(url, {"promoted"})["phase"] == "promoted"
+    assert httpx.post(f"{url}/admin/rollout/dance", headers=AUTH).status_code == 404
+    for bad in ({"steps": [50, 20]}, {"steps": []}, {"interval_s": -1}, {"speed": 3}):
+        assert httpx.post(f"{url}/admin/rollout", json=bad, headers=AUTH).status_code == 422, bad
+    assert httpx.post(f"{url}/admin/rollout").status_code == 401
+
+
+def test_webhooks_gate_and_notify(start_router, upstreams) -> None:  # noqa: F811
+    hook = upstreams[Colour.blue]  # the blue test server also records webhooks
+    env = {**FAST, "BLUEGREEN_WEBHOOKS": f'[{{"url": "{hook.url}/hook", "kinds": ["pre-rollout", "step", "promotion"]}}]'}
+    router = start_router(upstreams[Colour.blue].url, upstreams[Colour.green].url, env=env)
+    hook.behaviour.hook_status = 403
+    blocked = start(router.url)
+    assert blocked.status_code == 409 and "pre-rollout webhook refused" in blocked.json()["detail"]
+    assert rollout(router.url)["phase"] == "idle"
+    hook.behaviour.hook_status = 200
+    with LoadDriver(router.url):
+        assert start(router.url, steps=[50, 100], interval_s=1).status_code == 201
+        assert wait_for_phase(router.url, {"promoted", "rolled_back"})["phase"] == "promoted"
+    wait_until(lambda: "promotion" in [h["kind"] for h in hook.seen.hooks])
+    kinds = [h["kind"] for h in hook.seen.hooks]
+    assert kinds[:3] == ["pre-rollout", "pre-rollout", "step"] and kinds.count("step") == 2
