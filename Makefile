@@ -11,7 +11,7 @@ models: setup
 	@$(PY) -m model_backends.cli make-tiny-models $(MODELS)
 
 demo: models
-	@$(PY) scripts/demo.py --models $(MODELS)
+	@$(PY) scripts/demo.py --models $(MODELS) $(if $(FAULTY_GREEN),--faulty-green)
 
 test: setup
 	@$(PY) -m pytest

@@ -62,6 +62,7 @@ class FaultOptions(_Strict):
     error_rate: float = Field(0.0, ge=0, le=1, description="share of requests answered 500")
     latency_ms: int = Field(0, ge=0, description="added before the first token")
     hang_rate: float = Field(0.0, ge=0, le=1, description="share of requests never answered")
+    after_requests: int = Field(0, ge=0, description="serve this many requests cleanly first (a backend that degrades later)")
     seed: int | None = None
 
     @property

@@ -34,7 +34,11 @@ class FaultInjector:
     def __init__(self, options: FaultOptions) -> None:
         self.options = options
         self._random = random.Random(options.seed)
+        self._seen = 0
 
     def decide(self) -> FaultDecision:
+        self._seen += 1
+        if self._seen <= self.options.after_requests:
+            return FaultDecision(FaultKind.none, 0.0)
         kind = choose_fault(self._random.random(), self.options.error_rate, self.options.hang_rate)
         return FaultDecision(kind, self.options.latency_ms / 1000.0)

@@ -137,9 +137,15 @@ async def put_weights(body: WeightsBody, request: Request, actor: Annotated[str,
 @router.get("/events", summary="The audit trail, oldest first, after event `since`")
 async def events(request: Request, _: Annotated[str, Depends(reader)],
                  since: Annotated[int, Query(ge=0, description="return events with a larger id")] = 0,
-                 limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> dict[str, Any]:
+                 limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+                 latest: Annotated[int | None, Query(ge=1, le=1000, description="only the newest N events")] = None,
+                 ) -> dict[str, Any]:
+    store = request.app.state.store
     try:
-        found = await asyncio.to_thread(request.app.state.store.events, since, limit)
+        if latest is not None:
+            found = await asyncio.to_thread(store.latest_events, latest)
+        else:
+            found = await asyncio.to_thread(store.events, since, limit)
     except StateUnavailable as exc:
         raise HTTPException(503, str(exc)) from exc
     return {"events": [e.as_dict() for e in found], "last_id": found[-1].id if found else since}

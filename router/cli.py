@@ -1,4 +1,4 @@
-"""`bluegreen`: run the router in front of blue and green."""
+"""`bluegreen`: run the router in front of blue and green, and drive cutovers through its admin API."""
 
 from __future__ import annotations
 
@@ -60,6 +60,202 @@ def serve(
         raise typer.Exit(EXIT_CONFIG) from exc
     uvicorn.run(application, host=settings.host, port=settings.port, log_level=log_level,
                 access_log=False, proxy_headers=False, timeout_graceful_shutdown=10)
+
+
+RouterOption = Annotated[str, typer.Option("--router", envvar="BLUEGREEN_ROUTER", help="router base URL")]
+DEFAULT_ROUTER = "http://127.0.0.1:8080"
+EXIT_ERROR, EXIT_ROLLED_BACK = 1, 2
+FINISHED = {"promoted", "rolled_back", "failed", "idle"}
+out = Console()
+
+
+def _admin(router: str):
+    from router.admin_client import AdminClient
+
+    return AdminClient(router)
+
+
+def _fail(exc: Exception) -> typer.Exit:
+    console.print(f"[red]error:[/] {exc}")
+    return typer.Exit(EXIT_ERROR)
+
+
+def _parse_steps(steps: str | None) -> list[float] | None:
+    if steps is None:
+        return None
+    try:
+        return [float(part) for part in steps.split(",") if part.strip()]
+    except ValueError as exc:
+        raise typer.BadParameter(f"steps must be numbers separated by commas, e.g. 5,25,50,100 (got {steps!r})") from exc
+
+
+@app.command()
+def status(router: RouterOption = DEFAULT_ROUTER,
+           watch: Annotated[bool, typer.Option("--watch", help="redraw every second until Ctrl-C")] = False,
+           as_json: Annotated[bool, typer.Option("--json", help="print the raw status")] = False) -> None:
+    """Weights, readiness, per-colour figures and the rollout."""
+    import json
+    import time
+
+    from rich.live import Live
+
+    from router.admin_client import AdminError
+    from router.console_view import dashboard
+
+    client = _admin(router)
+    try:
+        if as_json:
+            out.print_json(json.dumps(client.status()))
+            return
+        if not watch:
+            out.print(dashboard(client.status(), client.latest_events(5)))
+            return
+        with Live(console=out, refresh_per_second=2) as live:
+            while True:
+                live.update(dashboard(client.status(), client.latest_events(5)))
+                time.sleep(1)
+    except AdminError as exc:
+        raise _fail(exc) from exc
+    except KeyboardInterrupt:
+        pass
+    finally:
+        client.close()
+
+
+weights_app = typer.Typer(help="Set the weights by hand (refused while a rollout drives them).")
+app.add_typer(weights_app, name="weights")
+
+
+@weights_app.command("set")
+def weights_set(green: Annotated[float, typer.Argument(help="green's share in percent; blue gets the rest")],
+                router: RouterOption = DEFAULT_ROUTER,
+                reason: Annotated[Optional[str], typer.Option(help="kept in the audit trail")] = None) -> None:
+    """Set green's share (0–100, two decimals)."""
+    from router.admin_client import AdminError
+
+    client = _admin(router)
+    try:
+        out.print(client.set_green(green, reason)["event"]["message"])
+    except AdminError as exc:
+        raise _fail(exc) from exc
+    finally:
+        client.close()
+
+
+def _action(name: str, router: str) -> None:
+    from router.admin_client import AdminError
+
+    client = _admin(router)
+    try:
+        out.print(client.action(name)["event"]["message"])
+    except AdminError as exc:
+        raise _fail(exc) from exc
+    finally:
+        client.close()
+
+
+@app.command()
+def promote(router: RouterOption = DEFAULT_ROUTER) -> None:
+    """Skip the remaining steps and promote the canary."""
+    _action("promote", router)
+
+
+@app.command()
+def rollback(router: RouterOption = DEFAULT_ROUTER) -> None:
+    """Send every session back to the stable colour now."""
+    _action("rollback", router)
+
+
+@app.command()
+def pause(router: RouterOption = DEFAULT_ROUTER) -> None:
+    """Hold the rollout where it is (weights can then be set by hand)."""
+    _action("pause", router)
+
+
+@app.command()
+def resume(router: RouterOption = DEFAULT_ROUTER) -> None:
+    """Continue a paused rollout; the current step's interval starts again."""
+    _action("resume", router)
+
+
+@app.command()
+def confirm(router: RouterOption = DEFAULT_ROUTER) -> None:
+    """Let a rollout that waits for confirmation be promoted."""
+    _action("confirm", router)
+
+
+@app.command()
+def events(router: RouterOption = DEFAULT_ROUTER,
+           since: Annotated[int, typer.Option(help="show events after this id")] = 0,
+           follow: Annotated[bool, typer.Option("--follow", "-f", help="keep printing new events")] = False) -> None:
+    """The audit trail: who changed what, when, and why."""
+    import time
+
+    from router.admin_client import AdminError
+    from router.console_view import events_table
+
+    client = _admin(router)
+    try:
+        while True:
+            page = client.events(since=since, limit=1000)
+            if page["events"]:
+                out.print(events_table(page["events"]))
+            since = page["last_id"]
+            if not follow:
+                return
+            time.sleep(1)
+    except AdminError as exc:
+        raise _fail(exc) from exc
+    except KeyboardInterrupt:
+        pass
+    finally:
+        client.close()
+
+
+@app.command()
+def cutover(router: RouterOption = DEFAULT_ROUTER,
+            steps: Annotated[Optional[str], typer.Option(help="canary percent per step [default: the router's, 5,25,50,100]")] = None,
+            interval: Annotated[Optional[float], typer.Option(help="seconds per step [default: the router's, 30]")] = None,
+            yes: Annotated[bool, typer.Option("--yes", "-y", help="do not ask for confirmation")] = False) -> None:
+    """Start a rollout and follow it live until it ends: exit 0 promoted, 2 rolled back, 1 error."""
+    import time
+
+    from rich.live import Live
+
+    from router.admin_client import AdminError
+    from router.console_view import dashboard, events_table, rollout_lines
+
+    parsed = _parse_steps(steps)
+    client = _admin(router)
+    try:
+        before = client.status()
+        canary = "green" if before["stable"] == "blue" else "blue"
+        plan = ", ".join(f"{s:g}" for s in parsed) if parsed else "the router's default steps"
+        if not yes and not typer.confirm(f"Move traffic from {before['stable']} to {canary} through {plan} %?"):
+            raise typer.Exit(EXIT_ERROR)
+        newest = client.latest_events(1)
+        first_event = newest[-1]["id"] if newest else 0
+        client.start_rollout(parsed, interval)
+        with Live(console=out, refresh_per_second=2) as live:
+            while True:
+                current = client.status()
+                recent = client.events(since=first_event, limit=1000)["events"]
+                live.update(dashboard(current, recent[-6:]))
+                if current["rollout"]["phase"] in FINISHED:
+                    break
+                time.sleep(0.5)
+        out.print(events_table(client.events(since=first_event, limit=1000)["events"]))
+        out.print(rollout_lines(current["rollout"]))
+    except AdminError as exc:
+        raise _fail(exc) from exc
+    finally:
+        client.close()
+    phase = current["rollout"]["phase"]
+    if phase == "promoted":
+        out.print(f"[green]promoted:[/] {canary} serves every session")
+        return
+    out.print(f"[red]{phase.replace('_', ' ')}:[/] {current['rollout'].get('reason', '')}")
+    raise typer.Exit(EXIT_ROLLED_BACK if phase == "rolled_back" else EXIT_ERROR)
 
 
 def main() -> None:

@@ -158,12 +158,17 @@ class StateStore:
         return self.commit({}, event)
 
     def events(self, since: int = 0, limit: int = 100) -> list[Event]:
+        return self._select("WHERE id > ? ORDER BY id LIMIT ?", (since, limit))
+
+    def latest_events(self, count: int) -> list[Event]:
+        """The newest `count` events, oldest first."""
+        return list(reversed(self._select("ORDER BY id DESC LIMIT ?", (count,))))
+
+    def _select(self, clause: str, params: tuple) -> list[Event]:
         with self._lock:
             try:
-                rows = self._db.execute(
-                    "SELECT id, at, actor, kind, message, before, after FROM events WHERE id > ? ORDER BY id LIMIT ?",
-                    (since, limit),
-                ).fetchall()
+                rows = self._db.execute(f"SELECT id, at, actor, kind, message, before, after FROM events {clause}",
+                                        params).fetchall()
             except sqlite3.Error as exc:
                 raise StateUnavailable(f"cannot read state file {self.path}: {exc}") from exc
         return [Event(r[0], r[1], r[2], r[3], r[4], json.loads(r[5]) if r[5] else None, json.loads(r[6]) if r[6] else None)

@@ -125,3 +125,11 @@ def test_mock_engine_is_refused_unless_allowed() -> None:
 )
 def test_fault_choice_by_draw(draw: float, expected: FaultKind) -> None:
     assert choose_fault(draw, error_rate=0.1, hang_rate=0.15) is expected
+
+
+def test_faults_start_after_the_clean_requests() -> None:
+    from model_backends.config import FaultOptions
+    from model_backends.faults import FaultInjector
+
+    injector = FaultInjector(FaultOptions(error_rate=1.0, after_requests=2))
+    assert [injector.decide().kind for _ in range(4)] == [FaultKind.none, FaultKind.none, FaultKind.error, FaultKind.error]

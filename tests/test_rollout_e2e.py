@@ -11,7 +11,7 @@ import pytest
 from router.routing import Colour
 from tests.conftest import ADMIN_TOKEN
 from tests.http_upstream import HttpUpstream
-from tests.load import LoadDriver
+from scripts.benchlib.traffic import LoadDriver
 from tests.test_router import pair, upstreams, wait_until  # noqa: F401  (fixtures)
 
 AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}

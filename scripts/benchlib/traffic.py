@@ -1,4 +1,7 @@
-"""Background client traffic through the router, from many sessions, counting what clients saw."""
+"""Background client traffic through the router, from many sessions, counting what clients saw.
+
+Used by the demo, the rollback benchmark and the end-to-end tests.
+"""
 
 from __future__ import annotations
 
@@ -11,8 +14,11 @@ import httpx
 class LoadDriver:
     """`workers` threads asking through the router until stopped; bounded by `max_requests`."""
 
-    def __init__(self, url: str, workers: int = 4, sessions: int = 200, max_requests: int = 20_000) -> None:
+    def __init__(self, url: str, workers: int = 4, sessions: int = 200, max_requests: int = 20_000,
+                 questions: list[str] | None = None, max_tokens: int | None = None) -> None:
         self.url, self.workers, self.sessions, self.max_requests = url, workers, sessions, max_requests
+        self.questions = questions or ["Что такое договор?"]
+        self.max_tokens = max_tokens
         self.statuses: Counter[int] = Counter()
         self.colours: Counter[str] = Counter()
         self.failures: list[str] = []
@@ -31,8 +37,11 @@ class LoadDriver:
     def _work(self) -> None:
         with httpx.Client(timeout=30) as client:
             while (n := self._next()) is not None:
+                body = {"question": self.questions[n % len(self.questions)]}
+                if self.max_tokens:
+                    body["max_tokens"] = self.max_tokens
                 try:
-                    response = client.post(f"{self.url}/api/v1/chat/legal", json={"question": "Что такое договор?"},
+                    response = client.post(f"{self.url}/api/v1/chat/legal", json=body,
                                            headers={"X-Session-ID": f"client-{n % self.sessions}"})
                 except httpx.HTTPError as exc:
                     self.failures.append(repr(exc))
@@ -42,6 +51,10 @@ class LoadDriver:
                     self.colours[response.headers.get("x-backend", "?")] += 1
                 if response.status_code >= 400:
                     self.failures.append(f"{response.status_code}: {response.text[:200]}")
+
+    @property
+    def answered(self) -> int:
+        return sum(self.statuses.values())
 
     def __enter__(self) -> "LoadDriver":
         self._threads = [threading.Thread(target=self._work, daemon=True) for _ in range(self.workers)]
