@@ -27,6 +27,7 @@ from router.webhooks import Webhooks
 log = logging.getLogger("bluegreen.controller")
 
 LEASE = "rollout-controller"
+LEASE_TTL_S = 6.0  # another router may take over a rollout this long after its controller stops
 
 
 class RolloutBlocked(RuntimeError):
@@ -42,6 +43,7 @@ class Controller:
         self.owner = f"{os.uname().nodename}:{os.getpid()}:{os.urandom(3).hex()}"
         self._lock = asyncio.Lock()  # decisions commit one at a time
         self._task: asyncio.Task | None = None
+        self._lease_renew_at = 0.0
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -78,7 +80,7 @@ class Controller:
             return
         if rollout.phase is Phase.promoted and (rollout.old_stopped or rollout.old_stop_at is None):
             return
-        if not await asyncio.to_thread(self.store.hold_lease, LEASE, self.owner, max(5.0, 10 * self.options.tick_s)):
+        if not await self._hold_lease():
             return
         seen = await self.observe(rollout)
         async with self._lock:
@@ -88,6 +90,15 @@ class Controller:
             if decision.changed:
                 await self.commit(decision)
         self._carry_out(decision)
+
+    async def _hold_lease(self) -> bool:
+        """Renew the lease when a third of it is used up, so ticks do not write the state file each time."""
+        now = time.monotonic()
+        if now < self._lease_renew_at:
+            return True
+        held = await asyncio.to_thread(self.store.hold_lease, LEASE, self.owner, LEASE_TTL_S)
+        self._lease_renew_at = now + LEASE_TTL_S / 3 if held else 0.0
+        return held
 
     async def observe(self, rollout: Rollout) -> Observation:
         now = time.time()
@@ -101,14 +112,15 @@ class Controller:
             return dataclasses.replace(seen, confirmed=refusal is None)
         if rollout.phase is not Phase.progressing:
             return seen
-        span = max(0.001, min(now - rollout.step_since, self.window_s))
+        step_span = max(0.001, min(now - rollout.step_since, self.window_s))
         try:
-            evidence = await self.provider.evidence(canary, span)
+            recent = await self.provider.evidence(canary, min(step_span, self.options.judge.hard_window_s))
+            seen = dataclasses.replace(seen, hard_breach=hard_breach(recent.green, self.options.judge, canary.value))
+            if now - rollout.step_since >= rollout.interval_s:
+                seen = dataclasses.replace(seen, verdict=judge(await self.provider.evidence(canary, step_span),
+                                                               self.options.judge))
         except ProviderError as exc:
             return dataclasses.replace(seen, provider_error=str(exc))
-        seen = dataclasses.replace(seen, hard_breach=hard_breach(evidence.green, self.options.judge, canary.value))
-        if now - rollout.step_since >= rollout.interval_s:
-            seen = dataclasses.replace(seen, verdict=judge(evidence, self.options.judge))
         return seen
 
     # -- acting -----------------------------------------------------------------------------

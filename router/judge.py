@@ -29,6 +29,7 @@ class JudgeOptions(BaseModel):
     max_ttft_ratio: float = Field(2.0, gt=0)
     hard_error_rate: float = Field(0.5, gt=0, le=1, description="at or above this, roll back at once")
     hard_min_requests: int = Field(5, ge=1, description="green requests needed before the hard limit applies")
+    hard_window_s: float = Field(1.0, gt=0, description="the hard limit is checked every tick over this recent span")
     mann_whitney: bool = Field(False, description="also fail when green's latencies are significantly higher (Kayenta)")
     mann_whitney_alpha: float = Field(0.01, gt=0, lt=1)
     mann_whitney_min_effect: float = Field(1.2, ge=1, description="…and green's median is at least this × blue's")

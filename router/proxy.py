@@ -27,6 +27,7 @@ from router.routing import Colour, choose
 from router.session import session_key, set_cookie_header
 from router.traffic import Traffic
 from router.upstream import OpenResponse, StreamBroken, Upstream, UpstreamFailure
+from router.throttled_log import ThrottledLog
 from router.windows import SlidingWindow
 
 log = logging.getLogger("bluegreen.proxy")
@@ -78,6 +79,7 @@ class Proxy:
         self.config, self.traffic, self.upstreams = config, traffic, upstreams
         self.windows, self.metrics, self.limiter = windows, metrics, limiter
         self.budget = RetryBudget(config.retry)
+        self.failure_log = ThrottledLog(log)
         self.on_connect_failure = on_connect_failure
         self._session_header = config.session_header.lower().encode()
         self._cookie_name = config.session_cookie.encode()
@@ -227,9 +229,12 @@ class Proxy:
             self.metrics.upstream_errors.labels(colour.value, failure.kind).inc()
             if failure.kind == "connect" and self.on_connect_failure is not None:
                 self.on_connect_failure(colour, failure.detail)
-            log.warning("%s %s: %s (request %s)", colour.value, failure.kind, failure.detail, exchange.request_id)
+            self.failure_log.warning(f"{colour.value} {failure.kind}", "%s (request %s)", failure.detail, exchange.request_id)
             self._end_attempt(exchange, colour)
             return failure
+        except BaseException:  # the client left while the backend was being opened
+            self._end_attempt(exchange, colour)
+            raise
 
     async def _pass_through(self, exchange: Exchange, colour: Colour, opened: OpenResponse, send: Send,
                             record: bool = True) -> None:
@@ -248,7 +253,7 @@ class Proxy:
         except StreamBroken as broken:
             ok = False
             self.metrics.upstream_errors.labels(colour.value, broken.kind).inc()
-            log.warning("%s stream broken: %s (request %s)", colour.value, broken, exchange.request_id)
+            self.failure_log.warning(f"{colour.value} {broken.kind}", "%s (request %s)", broken, exchange.request_id)
             raise
         finally:
             await opened.close()

@@ -59,7 +59,7 @@ class RolloutOptions(BaseModel):
 
     steps: list[float] = Field(default_factory=lambda: [5.0, 25.0, 50.0, 100.0], description="canary percent per step")
     interval_s: float = Field(30.0, gt=0, description="how long each step is held and then judged")
-    tick_s: float = Field(0.5, gt=0, le=1.0, description="time between two controller ticks")
+    tick_s: float = Field(0.25, gt=0, le=1.0, description="time between two controller ticks")
     start_timeout_s: float = Field(300.0, gt=0, description="the canary must be ready within this")
     failures_to_rollback: int = Field(2, ge=1, description="failed checks in a row that roll back")
     provider_error_deadline_s: float = Field(

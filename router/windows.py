@@ -72,7 +72,13 @@ class SlidingWindow:
         while self._samples and self._samples[0].at < now - self.span_s:
             self._samples.popleft()
         since = now - (span_s if span_s is not None else self.span_s)
-        return [s for s in self._samples if s.at >= since]
+        recent: list[Sample] = []
+        for sample in reversed(self._samples):  # newest first: a short span reads only its own samples
+            if sample.at < since:
+                break
+            recent.append(sample)
+        recent.reverse()
+        return recent
 
     def summary(self, now: float | None = None, span_s: float | None = None) -> WindowSummary:
         span = span_s if span_s is not None else self.span_s

@@ -21,17 +21,13 @@ from rich.table import Table
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from model_backends.launcher import RouterProcess, ServiceProcess  # noqa: E402
+from scripts.benchlib.echo_upstream import EchoUpstream  # noqa: E402
 from scripts.benchlib.loadgen import Result, run_load  # noqa: E402
 
 console = Console()
 PATH = "/api/v1/chat/legal"
 BODIES = {"json": json.dumps({"question": "Что такое договор?"}).encode(),
           "stream": json.dumps({"question": "Что такое договор?", "stream": True, "events": 8}).encode()}
-
-
-class EchoUpstream(ServiceProcess):
-    def command(self, port: int) -> list[str]:
-        return [sys.executable, str(Path(__file__).parent / "benchlib" / "echo_upstream.py"), "--port", str(port)]
 
 
 def measure(port: int, body: bytes, concurrency: int, seconds: float) -> Result:
