@@ -29,6 +29,7 @@ class ProviderOptions(BaseModel):
     prometheus_url: str = Field("http://127.0.0.1:9090", description="base URL of the Prometheus HTTP API")
     timeout_s: float = Field(5.0, gt=0)
     selector: str = Field("", description='extra label matchers for every query, e.g. job="bluegreen"')
+    min_range_s: float = Field(60.0, gt=0, description="shortest PromQL range asked for; at least 4 × the scrape interval")
 
 
 class MetricsProvider(Protocol):
@@ -81,7 +82,7 @@ class PrometheusProvider:
         return None if math.isnan(value) else value
 
     async def summary(self, colour: Colour, span_s: float) -> WindowSummary:
-        window = f"[{max(1, round(span_s))}s]"
+        window = f"[{max(1, round(max(span_s, self.options.min_range_s)))}s]"
         total = await self._scalar(f"sum(increase(bluegreen_requests_total{self._match(colour)}{window}))") or 0.0
         failed = self._match(colour, 'code=~"5.."')
         errors = await self._scalar(f"sum(increase(bluegreen_requests_total{failed}{window}))") or 0.0

@@ -1,10 +1,25 @@
 #!/usr/bin/env bash
-# Create .venv and install the project with every engine, once per pyproject.toml version.
-# Idempotent: a second run with an unchanged pyproject.toml does nothing. llama-cpp-python is
+# Install the system tools the tests use (Prometheus, nginx) when missing, then create .venv and
+# install the project with every engine, once per pyproject.toml version.
+# Idempotent: a second run with the tools present and an unchanged pyproject.toml does nothing. llama-cpp-python is
 # compiled from source the first time (10-15 minutes on 2 cores); pip keeps the built wheel in
 # its cache, so later set-ups (fresh clones included) reuse it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+SYSTEM_PACKAGES=(prometheus nginx)
+missing=()
+for tool in prometheus promtool nginx; do
+  command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "== installing ${SYSTEM_PACKAGES[*]} (missing: ${missing[*]})"
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  # The packages' own services are not needed: the tests start their own on loopback ports.
+  DEBIAN_FRONTEND=noninteractive RUNLEVEL=1 $SUDO apt-get install -y -qq --no-install-recommends "${SYSTEM_PACKAGES[@]}" >/dev/null
+fi
 
 PYTHON=${PYTHON:-python3}
 VENV=.venv

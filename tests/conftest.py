@@ -67,10 +67,11 @@ def start_router(tmp_path: Path, logs_dir: Path) -> Iterator:
     """Start `bluegreen serve` processes for one test (fast probes, an admin token, state in tmp)."""
     started: list[RouterProcess] = []
 
-    def start(blue: str, green: str, env: dict[str, str] | None = None, state: Path | None = None) -> RouterProcess:
+    def start(blue: str, green: str, env: dict[str, str] | None = None, state: Path | None = None,
+              port: int | None = None) -> RouterProcess:
         settings = {"BLUEGREEN_ADMIN_TOKEN": ADMIN_TOKEN, "BLUEGREEN_PROBES__INTERVAL_S": "0.2", **(env or {})}
         args = ["--blue", blue, "--green", green, "--state", str(state or tmp_path / "router.db")]
-        router = RouterProcess(args, logs_dir / f"router-{len(started)}.log", env=settings)
+        router = RouterProcess(args, logs_dir / f"router-{len(started)}.log", port=port, env=settings)
         started.append(router)
         router.start()
         router.wait_ready(timeout_s=30)

@@ -25,6 +25,7 @@ from model_backends.launcher import free_port
 @dataclass
 class Behaviour:
     fail_status: int | None = None
+    fail_after_requests: int = 0  # answer this many requests normally before failing with fail_status
     first_byte_delay_s: float = 0.0
     ready_status: int = 200
     hook_status: int = 200
@@ -58,7 +59,7 @@ class HttpUpstream:
         self.seen.requests += 1
         self.seen.last_headers = dict(request.headers)
         body = json.loads(await request.body() or b"{}")
-        if self.behaviour.fail_status:
+        if self.behaviour.fail_status and self.seen.requests > self.behaviour.fail_after_requests:
             return JSONResponse({"error": {"message": f"{self.name} fails on purpose"}}, self.behaviour.fail_status)
         if self.behaviour.first_byte_delay_s:
             await asyncio.sleep(self.behaviour.first_byte_delay_s)

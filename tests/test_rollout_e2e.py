@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -20,6 +23,9 @@ FAST = {  # short steps so a whole rollout takes seconds
     "BLUEGREEN_ROLLOUT__TICK_S": "0.2",
     "BLUEGREEN_ROLLOUT__KEEP_OLD_S": "0",
     "BLUEGREEN_WINDOW_S": "10",
+    # As many retries in flight as the load driver has clients, so the budget never leaks a green error
+    # (the budget's own limit is tested in test_router.py).
+    "BLUEGREEN_RETRY__MIN_CONCURRENCY": "4",
 }
 
 
@@ -157,3 +163,79 @@ def test_webhooks_gate_and_notify(start_router, upstreams) -> None:  # noqa: F81
     wait_until(lambda: "promotion" in [h["kind"] for h in hook.seen.hooks])
     kinds = [h["kind"] for h in hook.seen.hooks]
     assert kinds[:3] == ["pre-rollout", "pre-rollout", "step"] and kinds.count("step") == 2
+
+
+def test_prometheus_provider_rolls_back_an_erroring_green(start_router, upstreams, tmp_path: Path) -> None:  # noqa: F811
+    from model_backends.launcher import free_port
+    from tests.prometheus_server import PrometheusServer
+
+    router_port = free_port()
+    with PrometheusServer(tmp_path / "prometheus", [f"127.0.0.1:{router_port}"]) as prometheus:
+        env = {**FAST, "BLUEGREEN_METRICS_PROVIDER__KIND": "prometheus",
+               "BLUEGREEN_METRICS_PROVIDER__PROMETHEUS_URL": prometheus.url,
+               "BLUEGREEN_METRICS_PROVIDER__MIN_RANGE_S": "4"}
+        router = start_router(upstreams[Colour.blue].url, upstreams[Colour.green].url, env=env, port=router_port)
+        with LoadDriver(router.url) as load:
+            assert start(router.url, steps=[20, 100], interval_s=3).status_code == 201
+            wait_for_phase(router.url, {"progressing"})
+            upstreams[Colour.green].behaviour.fail_status = 500
+            done = wait_for_phase(router.url, {"rolled_back", "promoted", "failed"}, timeout_s=60)
+        assert done["phase"] == "rolled_back" and "green error rate" in done["reason"], done["reason"]
+        assert load.failures == []
+        query = httpx.get(f"{prometheus.url}/api/v1/query",
+                          params={"query": 'sum(bluegreen_upstream_errors_total{colour="green"})'}).json()
+        assert float(query["data"]["result"][0]["value"][1]) > 0  # the verdict came from scraped figures
+
+
+def test_an_unreachable_provider_holds_then_rolls_back_after_its_deadline(start_router, upstreams) -> None:  # noqa: F811
+    env = {**FAST, "BLUEGREEN_METRICS_PROVIDER__KIND": "prometheus",
+           "BLUEGREEN_METRICS_PROVIDER__PROMETHEUS_URL": "http://127.0.0.1:9",  # nothing listens there
+           "BLUEGREEN_ROLLOUT__PROVIDER_ERROR_DEADLINE_S": "2"}
+    router = start_router(upstreams[Colour.blue].url, upstreams[Colour.green].url, env=env)
+    assert start(router.url, steps=[50, 100], interval_s=0.5).status_code == 201
+    done = wait_for_phase(router.url, {"rolled_back", "promoted", "failed"}, timeout_s=20)
+    assert done["phase"] == "rolled_back" and "metrics unavailable" in done["reason"]
+    assert any(e["kind"] == "step_held" and "metrics provider" in e["message"] for e in events(router.url))
+
+
+def bluegreen(*args: str, token: str | None = ADMIN_TOKEN, timeout_s: float = 90) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k != "BLUEGREEN_ADMIN_TOKEN"}
+    if token:
+        env["BLUEGREEN_ADMIN_TOKEN"] = token
+    return subprocess.run([sys.executable, "-m", "router.cli", *args], capture_output=True, text=True,
+                          timeout=timeout_s, env={**env, "COLUMNS": "200"})
+
+
+@pytest.mark.parametrize(("green_fails", "exit_code", "word"), [(False, 0, "promoted"), (True, 2, "rolled back")])
+def test_cutover_cli_follows_the_rollout_to_its_end(fast_router, upstreams, green_fails: bool, exit_code: int,  # noqa: F811
+                                                    word: str) -> None:
+    with LoadDriver(fast_router.url) as load:
+        if green_fails:  # after the warm-up's golden questions
+            upstreams[Colour.green].behaviour.fail_status = 503
+            upstreams[Colour.green].behaviour.fail_after_requests = 5
+            env_steps = "20,100"
+        else:
+            env_steps = "20,60,100"
+        done = bluegreen("cutover", "--router", fast_router.url, "--yes", "--steps", env_steps, "--interval", "1")
+    assert done.returncode == exit_code, done.stdout + done.stderr
+    assert word in done.stdout and "phase:" in done.stdout
+    assert load.failures == []
+
+
+def test_cli_commands_and_their_errors(fast_router) -> None:
+    url = fast_router.url
+    assert bluegreen("weights", "set", "12.5", "--router", url, "--reason", "canary by hand").returncode == 0
+    status = bluegreen("status", "--router", url, "--json")
+    assert status.returncode == 0 and '"green": 12.5' in status.stdout
+    shown = bluegreen("events", "--router", url)
+    assert "canary by hand" in shown.stdout
+    no_token = bluegreen("weights", "set", "50", "--router", url, token=None)
+    assert no_token.returncode == 1 and "401" in no_token.stderr and "BLUEGREEN_ADMIN_TOKEN" in no_token.stderr
+    bad = bluegreen("weights", "set", "150", "--router", url)
+    assert bad.returncode == 1 and "less than or equal to 100" in bad.stderr
+    nothing = bluegreen("promote", "--router", url)
+    assert nothing.returncode == 1 and "no rollout" in nothing.stderr
+    down = bluegreen("status", "--router", "http://127.0.0.1:9")
+    assert down.returncode == 1 and "cannot reach the router" in down.stderr
+    bad_steps = bluegreen("cutover", "--router", url, "--yes", "--steps", "5,x")
+    assert bad_steps.returncode == 2 and "comma" in bad_steps.stderr

@@ -195,14 +195,15 @@ def test_green_that_dies_is_retried_then_taken_out_of_rotation(start_router, ups
     assert 'bluegreen_upstream_errors_total{colour="green",kind="connect"} 1.0' in httpx.get(f"{router.url}/metrics").text
 
 
-def test_without_retry_green_errors_reach_the_client(start_router, upstreams) -> None:
+def test_with_the_retry_budget_spent_green_errors_reach_the_client(start_router, upstreams) -> None:
     router = start_router(upstreams[Colour.blue].url, upstreams[Colour.green].url,
-                          env={"BLUEGREEN_RETRY__ENABLED": "false"})
+                          env={"BLUEGREEN_RETRY__BUDGET_PERCENT": "0", "BLUEGREEN_RETRY__MIN_CONCURRENCY": "0"})
     set_green(router.url, 100)
     upstreams[Colour.green].behaviour.fail_status = 500
     response = ask(httpx.Client(timeout=10), router.url, session="s")
     assert response.status_code == 500 and response.headers["x-backend"] == "green"
-    assert "fails on purpose" in response.text
+    assert "fails on purpose" in response.text and "x-retried-from" not in response.headers
+    assert 'bluegreen_retries_denied_total{reason="budget"} 1.0' in httpx.get(f"{router.url}/metrics").text
 
 
 def test_a_backend_that_is_not_ready_gets_no_traffic(router, upstreams) -> None:
