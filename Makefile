@@ -2,7 +2,7 @@
 PY := .venv/bin/python
 MODELS := .cache/tiny-models
 
-.PHONY: setup models demo test bench bench-router clean
+.PHONY: setup models demo test bench bench-router bench-rollback clean
 
 setup:
 	@bash scripts/setup.sh
@@ -21,6 +21,9 @@ bench: models
 
 bench-router: setup
 	@$(PY) scripts/bench_router.py
+
+bench-rollback: setup
+	@$(PY) scripts/bench_rollback.py
 
 clean:
 	rm -rf .cache runs

@@ -85,7 +85,7 @@ def create_app(config: RouterConfig) -> ASGIApp:
     controller = Controller(
         config.rollout, store, traffic, make_provider(config.metrics_provider, windows), Webhooks(config.webhooks),
         {c: config.backend_url(c.value) for c in Colour}, config.window_s,
-        Rollout.from_dict(saved.rollout) if saved.rollout else None)
+        Rollout.from_dict(saved.rollout) if saved.rollout else None, metrics)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -14,6 +14,7 @@ import os
 import time
 
 from router.judge import hard_breach, judge
+from router.metrics import RouterMetrics
 from router.providers import MetricsProvider, ProviderError
 from router.rollout import (
     FINISHED, Decision, Notify, Observation, Phase, Rollout, RolloutOptions, StopColour, command, decide, new_rollout,
@@ -36,10 +37,13 @@ class RolloutBlocked(RuntimeError):
 
 class Controller:
     def __init__(self, options: RolloutOptions, store: StateStore, traffic: Traffic, provider: MetricsProvider,
-                 hooks: Webhooks, urls: dict[Colour, str], window_s: float, rollout: Rollout | None) -> None:
+                 hooks: Webhooks, urls: dict[Colour, str], window_s: float, rollout: Rollout | None,
+                 metrics: RouterMetrics | None = None) -> None:
         self.options, self.store, self.traffic, self.provider, self.hooks = options, store, traffic, provider, hooks
         self.urls, self.window_s = urls, window_s
         self.rollout = rollout
+        self.metrics = metrics
+        self._publish_phase()
         self.owner = f"{os.uname().nodename}:{os.getpid()}:{os.urandom(3).hex()}"
         self._lock = asyncio.Lock()  # decisions commit one at a time
         self._task: asyncio.Task | None = None
@@ -133,10 +137,17 @@ class Controller:
             values.update(green_bp=decision.traffic.green_bp, stable=decision.traffic.stable)
         event = await asyncio.to_thread(self.store.commit, values, decision.event)
         self.rollout = decision.rollout
+        self._publish_phase()
         if decision.traffic is not None:
             self.traffic.apply(decision.traffic.green_bp, Colour(decision.traffic.stable))
         log.info("rollout %s: %s", decision.rollout.id, decision.event.message)
         return event
+
+    def _publish_phase(self) -> None:
+        if self.metrics is not None:
+            current = self.rollout.phase if self.rollout is not None else Phase.idle
+            for phase in Phase:
+                self.metrics.rollout_phase.labels(phase.value).set(1 if phase is current else 0)
 
     def _carry_out(self, decision: Decision) -> None:
         for effect in decision.effects:

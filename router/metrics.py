@@ -36,4 +36,6 @@ class RouterMetrics:
                                 ["reason"], registry=r)
         self.weight = Gauge("bluegreen_weight_percent", "Share of new sessions sent to each colour", ["colour"], registry=r)
         self.ready = Gauge("bluegreen_backend_ready", "1 when the colour's /ready probe passes", ["colour"], registry=r)
+        self.rollout_phase = Gauge("bluegreen_rollout_phase", "1 for the rollout's current phase, 0 for the others",
+                                   ["phase"], registry=r)
         self.stable = Gauge("bluegreen_stable_colour", "1 for the colour that is the stable one", ["colour"], registry=r)

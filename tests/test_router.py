@@ -313,7 +313,8 @@ def test_metrics_and_status_report_each_colour(router) -> None:
     metrics = httpx.get(f"{router.url}/metrics").text
     for name in ("bluegreen_requests_total", "bluegreen_request_duration_seconds_bucket",
                  "bluegreen_time_to_first_token_seconds_bucket", "bluegreen_in_flight_requests",
-                 'bluegreen_weight_percent{colour="green"} 50.0', 'bluegreen_backend_ready{colour="blue"} 1.0'):
+                 'bluegreen_weight_percent{colour="green"} 50.0', 'bluegreen_backend_ready{colour="blue"} 1.0',
+                 'bluegreen_rollout_phase{phase="idle"} 1.0'):
         assert name in metrics
     assert 'le="0.0005"' in metrics
     report = status(router.url)

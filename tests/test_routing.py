@@ -109,9 +109,9 @@ def test_gcra_allows_the_hourly_allowance_then_spaces_requests() -> None:
 
 def test_window_summary_counts_errors_and_percentiles() -> None:
     window = SlidingWindow(span_s=10)
+    window.add(ok=True, latency_s=9.0, ttft_s=None, at=80)  # older than the span: dropped
     for i in range(100):
         window.add(ok=i % 10 != 0, latency_s=i / 100, ttft_s=i / 1000, at=100 + i * 0.05)
-    window.add(ok=True, latency_s=9.0, ttft_s=None, at=80)  # older than the span: dropped
     summary = window.summary(now=105)
     assert summary.requests == 100 and summary.errors == 10 and summary.error_rate == pytest.approx(0.1)
     assert summary.latency_p95_s == pytest.approx(0.95) and summary.ttft_p95_s == pytest.approx(0.095)
