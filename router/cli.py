@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import logging
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Iterator, Optional
 
 import typer
 from rich.console import Console
 
 from model_backends.settings_loader import ConfigError, load_settings
+
+if TYPE_CHECKING:
+    from router.admin_client import AdminClient
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 console = Console(stderr=True)
@@ -69,15 +73,21 @@ FINISHED = {"promoted", "rolled_back", "failed", "idle"}
 out = Console()
 
 
-def _admin(router: str):
-    from router.admin_client import AdminClient
+@contextmanager
+def _session(router: str) -> Iterator["AdminClient"]:
+    """An admin client whose errors end the command with exit 1 and the router's words."""
+    from router.admin_client import AdminClient, AdminError
 
-    return AdminClient(router)
-
-
-def _fail(exc: Exception) -> typer.Exit:
-    console.print(f"[red]error:[/] {exc}")
-    return typer.Exit(EXIT_ERROR)
+    client = AdminClient(router)
+    try:
+        yield client
+    except AdminError as exc:
+        console.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(EXIT_ERROR) from exc
+    except KeyboardInterrupt:
+        pass
+    finally:
+        client.close()
 
 
 def _parse_steps(steps: str | None) -> list[float] | None:
@@ -99,11 +109,9 @@ def status(router: RouterOption = DEFAULT_ROUTER,
 
     from rich.live import Live
 
-    from router.admin_client import AdminError
     from router.console_view import dashboard
 
-    client = _admin(router)
-    try:
+    with _session(router) as client:
         if as_json:
             out.print_json(json.dumps(client.status()))
             return
@@ -114,12 +122,6 @@ def status(router: RouterOption = DEFAULT_ROUTER,
             while True:
                 live.update(dashboard(client.status(), client.latest_events(5)))
                 time.sleep(1)
-    except AdminError as exc:
-        raise _fail(exc) from exc
-    except KeyboardInterrupt:
-        pass
-    finally:
-        client.close()
 
 
 weights_app = typer.Typer(help="Set the weights by hand (refused while a rollout drives them).")
@@ -131,57 +133,29 @@ def weights_set(green: Annotated[float, typer.Argument(help="green's share in pe
                 router: RouterOption = DEFAULT_ROUTER,
                 reason: Annotated[Optional[str], typer.Option(help="kept in the audit trail")] = None) -> None:
     """Set green's share (0–100, two decimals)."""
-    from router.admin_client import AdminError
-
-    client = _admin(router)
-    try:
+    with _session(router) as client:
         out.print(client.set_green(green, reason)["event"]["message"])
-    except AdminError as exc:
-        raise _fail(exc) from exc
-    finally:
-        client.close()
 
 
-def _action(name: str, router: str) -> None:
-    from router.admin_client import AdminError
-
-    client = _admin(router)
-    try:
-        out.print(client.action(name)["event"]["message"])
-    except AdminError as exc:
-        raise _fail(exc) from exc
-    finally:
-        client.close()
+ACTIONS = {
+    "promote": "Skip the remaining steps and promote the canary.",
+    "rollback": "Send every session back to the stable colour now.",
+    "pause": "Hold the rollout where it is (weights can then be set by hand).",
+    "resume": "Continue a paused rollout; the current step's interval starts again.",
+    "confirm": "Let a rollout that waits for confirmation be promoted.",
+}
 
 
-@app.command()
-def promote(router: RouterOption = DEFAULT_ROUTER) -> None:
-    """Skip the remaining steps and promote the canary."""
-    _action("promote", router)
+def _register_action(name: str, help_text: str) -> None:
+    def run_action(router: RouterOption = DEFAULT_ROUTER) -> None:
+        with _session(router) as client:
+            out.print(client.action(name)["event"]["message"])
+
+    app.command(name, help=help_text)(run_action)
 
 
-@app.command()
-def rollback(router: RouterOption = DEFAULT_ROUTER) -> None:
-    """Send every session back to the stable colour now."""
-    _action("rollback", router)
-
-
-@app.command()
-def pause(router: RouterOption = DEFAULT_ROUTER) -> None:
-    """Hold the rollout where it is (weights can then be set by hand)."""
-    _action("pause", router)
-
-
-@app.command()
-def resume(router: RouterOption = DEFAULT_ROUTER) -> None:
-    """Continue a paused rollout; the current step's interval starts again."""
-    _action("resume", router)
-
-
-@app.command()
-def confirm(router: RouterOption = DEFAULT_ROUTER) -> None:
-    """Let a rollout that waits for confirmation be promoted."""
-    _action("confirm", router)
+for _name, _help in ACTIONS.items():
+    _register_action(_name, _help)
 
 
 @app.command()
@@ -191,11 +165,9 @@ def events(router: RouterOption = DEFAULT_ROUTER,
     """The audit trail: who changed what, when, and why."""
     import time
 
-    from router.admin_client import AdminError
     from router.console_view import events_table
 
-    client = _admin(router)
-    try:
+    with _session(router) as client:
         while True:
             page = client.events(since=since, limit=1000)
             if page["events"]:
@@ -204,12 +176,6 @@ def events(router: RouterOption = DEFAULT_ROUTER,
             if not follow:
                 return
             time.sleep(1)
-    except AdminError as exc:
-        raise _fail(exc) from exc
-    except KeyboardInterrupt:
-        pass
-    finally:
-        client.close()
 
 
 @app.command()
@@ -222,12 +188,11 @@ def cutover(router: RouterOption = DEFAULT_ROUTER,
 
     from rich.live import Live
 
-    from router.admin_client import AdminError
     from router.console_view import dashboard, events_table, rollout_lines
 
     parsed = _parse_steps(steps)
-    client = _admin(router)
-    try:
+    current: dict | None = None
+    with _session(router) as client:
         before = client.status()
         canary = "green" if before["stable"] == "blue" else "blue"
         plan = ", ".join(f"{s:g}" for s in parsed) if parsed else "the router's default steps"
@@ -246,10 +211,9 @@ def cutover(router: RouterOption = DEFAULT_ROUTER,
                 time.sleep(0.5)
         out.print(events_table(client.events(since=first_event, limit=1000)["events"]))
         out.print(rollout_lines(current["rollout"]))
-    except AdminError as exc:
-        raise _fail(exc) from exc
-    finally:
-        client.close()
+    if current is None or current["rollout"]["phase"] not in FINISHED:
+        console.print("stopped following; the rollout goes on in the router (`bluegreen status --watch`)")
+        raise typer.Exit(EXIT_ERROR)
     phase = current["rollout"]["phase"]
     if phase == "promoted":
         out.print(f"[green]promoted:[/] {canary} serves every session")

@@ -10,9 +10,10 @@ import json
 import sqlite3
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS settings (
@@ -108,49 +109,46 @@ class StateStore:
                                        after=values))
         return initial
 
-    def commit(self, values: dict[str, Any], event: EventDraft) -> Event:
-        """Write `values` and append `event` in one durable transaction."""
-        now = time.time()
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """One immediate (write-locking) transaction; any failure rolls back and is StateUnavailable."""
         with self._lock:
             try:
                 self._db.execute("BEGIN IMMEDIATE")
                 try:
-                    self._db.executemany(
-                        "INSERT INTO settings(key, value) VALUES(?, ?) ON CONFLICT(key) DO UPDATE SET value=excluded.value",
-                        [(key, json.dumps(value)) for key, value in values.items()],
-                    )
-                    cursor = self._db.execute(
-                        "INSERT INTO events(at, actor, kind, message, before, after) VALUES(?, ?, ?, ?, ?, ?)",
-                        (now, event.actor, event.kind, event.message, json.dumps(event.before), json.dumps(event.after)),
-                    )
+                    yield self._db
                     self._db.execute("COMMIT")
                 except BaseException:
                     self._db.execute("ROLLBACK")
                     raise
             except sqlite3.Error as exc:
                 raise StateUnavailable(f"cannot write state file {self.path}: {exc}") from exc
+
+    def commit(self, values: dict[str, Any], event: EventDraft) -> Event:
+        """Write `values` and append `event` in one durable transaction."""
+        now = time.time()
+        with self._transaction() as db:
+            db.executemany(
+                "INSERT INTO settings(key, value) VALUES(?, ?) ON CONFLICT(key) DO UPDATE SET value=excluded.value",
+                [(key, json.dumps(value)) for key, value in values.items()],
+            )
+            cursor = db.execute(
+                "INSERT INTO events(at, actor, kind, message, before, after) VALUES(?, ?, ?, ?, ?, ?)",
+                (now, event.actor, event.kind, event.message, json.dumps(event.before), json.dumps(event.after)),
+            )
         return Event(cursor.lastrowid or 0, now, event.actor, event.kind, event.message, event.before, event.after)
 
     def hold_lease(self, name: str, owner: str, ttl_s: float, now: float | None = None) -> bool:
         """Take or renew lease `name` for `owner`; False while another owner's lease is still valid.
-        This is how one controller, and only one, drives a rollout from a shared state file."""
+        This keeps a second router process on the same state file (an old one still shutting down,
+        say) from driving the same rollout."""
         now = time.time() if now is None else now
-        with self._lock:
-            try:
-                self._db.execute("BEGIN IMMEDIATE")
-                try:
-                    row = self._db.execute("SELECT owner, expires FROM leases WHERE name = ?", (name,)).fetchone()
-                    held = row is None or row[0] == owner or row[1] < now
-                    if held:
-                        self._db.execute("INSERT INTO leases(name, owner, expires) VALUES(?, ?, ?) ON CONFLICT(name) "
-                                         "DO UPDATE SET owner=excluded.owner, expires=excluded.expires",
-                                         (name, owner, now + ttl_s))
-                    self._db.execute("COMMIT")
-                except BaseException:
-                    self._db.execute("ROLLBACK")
-                    raise
-            except sqlite3.Error as exc:
-                raise StateUnavailable(f"cannot write state file {self.path}: {exc}") from exc
+        with self._transaction() as db:
+            row = db.execute("SELECT owner, expires FROM leases WHERE name = ?", (name,)).fetchone()
+            held = row is None or row[0] == owner or row[1] < now
+            if held:
+                db.execute("INSERT INTO leases(name, owner, expires) VALUES(?, ?, ?) ON CONFLICT(name) "
+                           "DO UPDATE SET owner=excluded.owner, expires=excluded.expires", (name, owner, now + ttl_s))
         return held
 
     def record(self, event: EventDraft) -> Event:
