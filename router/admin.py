@@ -12,6 +12,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from router.controller import RolloutBlocked
+from router.dataplanes.nginx import NginxError
 from router.rollout import CommandRefused, validate_steps
 from router.routing import Colour, percent_to_bp
 from router.state import StateUnavailable
@@ -99,7 +100,10 @@ def _status(request: Request) -> dict[str, Any]:
         "stable": traffic.stable.value,
         "phase": rollout["phase"],
         "rollout": rollout,
-        "data_plane": "builtin",
+        "data_plane": state.config.data_plane,
+        **({"nginx": {"applied_green_percent": None if state.nginx.plane.applied_bp is None
+                      else state.nginx.plane.applied_bp / 100, "error": state.nginx.last_error}}
+           if state.nginx is not None else {}),
         "backends": {
             colour.value: {
                 "url": state.config.backend_url(colour.value),
@@ -129,6 +133,8 @@ async def put_weights(body: WeightsBody, request: Request, actor: Annotated[str,
                                  "back first")
     try:
         event = await request.app.state.control.set_green_weight(green_bp, actor, body.reason)
+    except NginxError as exc:
+        raise HTTPException(409, f"weights unchanged: {exc}; nginx keeps its current config") from exc
     except StateUnavailable as exc:
         raise HTTPException(503, f"weights unchanged: {exc}; traffic keeps the last good weights") from exc
     return {"weights": request.app.state.traffic.weights(), "event": event.as_dict()}

@@ -22,6 +22,9 @@ from router import admin
 from router.config import RouterConfig
 from router.control import Control
 from router.controller import Controller
+from router.dataplanes.nginx import NginxDataPlane, address_of, render_nginx
+from router.dataplanes.nginx_log import AccessLogFollower
+from router.dataplanes.sync import NginxSync
 from router.metrics import RouterMetrics
 from router.probes import Prober
 from router.providers import make_provider
@@ -60,6 +63,16 @@ async def metrics(request: Request) -> Response:
     return Response(generate_latest(request.app.state.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
 
+def nginx_config_text(config: RouterConfig, green_bp: int) -> str:
+    return render_nginx(config.nginx, config.blue.url, config.green.url, green_bp, config.session_header,
+                        config.session_cookie, config.cookie_max_age_s)
+
+
+def _nginx_sync(config: RouterConfig, traffic: Traffic) -> NginxSync:
+    plane = NginxDataPlane(config.nginx, lambda green_bp: nginx_config_text(config, green_bp))
+    return NginxSync(plane, traffic)
+
+
 class Dispatch:
     """Top-level ASGI app: public paths to the proxy, the rest (and lifespan) to FastAPI."""
 
@@ -82,14 +95,26 @@ def create_app(config: RouterConfig) -> ASGIApp:
                                   config.upstream_client) for colour in Colour}
     prober = Prober({c: config.backend_url(c.value) for c in Colour}, config.probes, traffic, store)
     proxy = Proxy(config, traffic, upstreams, windows, metrics, RateLimiter(config.rate_limit), on_connect_failure=prober.wake)
+    nginx = _nginx_sync(config, traffic) if config.data_plane == "nginx" else None
+    follower = None
+    judged_windows = windows
+    if config.metrics_provider.kind == "nginx_log":
+        judged_windows = {colour: SlidingWindow(config.window_s) for colour in Colour}
+        addresses = {address_of(config.backend_url(c.value)): c for c in Colour}
+        follower = AccessLogFollower(config.nginx.access_log, addresses, judged_windows)
     controller = Controller(
-        config.rollout, store, traffic, make_provider(config.metrics_provider, windows), Webhooks(config.webhooks),
+        config.rollout, store, traffic, make_provider(config.metrics_provider, judged_windows), Webhooks(config.webhooks),
         {c: config.backend_url(c.value) for c in Colour}, config.window_s,
-        Rollout.from_dict(saved.rollout) if saved.rollout else None, metrics)
+        Rollout.from_dict(saved.rollout) if saved.rollout else None, metrics,
+        apply_weights=nginx.apply if nginx else None)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         prober.start()
+        if nginx is not None:
+            nginx.start()
+        if follower is not None:
+            follower.start()
         controller.start()
         log.info("routing blue %s / green %s (green %.2f %%), state in %s",
                  config.blue.url, config.green.url, traffic.green_bp / 100, config.state_path)
@@ -97,6 +122,10 @@ def create_app(config: RouterConfig) -> ASGIApp:
             yield
         finally:
             await controller.stop()
+            if nginx is not None:
+                await nginx.stop()
+            if follower is not None:
+                await follower.stop()
             await prober.stop()
             for upstream in upstreams.values():
                 await upstream.aclose()
@@ -110,9 +139,10 @@ def create_app(config: RouterConfig) -> ASGIApp:
     api.state.config = config
     api.state.store = store
     api.state.traffic = traffic
-    api.state.windows = windows
+    api.state.windows = judged_windows  # what the judge reads: the router's own, or nginx's log
     api.state.metrics = metrics
-    api.state.control = Control(store, traffic)
+    api.state.control = Control(store, traffic, nginx.check if nginx else None, nginx.apply if nginx else None)
+    api.state.nginx = nginx
     api.state.controller = controller
     api.add_exception_handler(RequestValidationError, validation_error_handler)
     api.include_router(admin.router)

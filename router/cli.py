@@ -66,6 +66,39 @@ def serve(
                 access_log=False, proxy_headers=False, timeout_graceful_shutdown=10)
 
 
+@app.command("render-nginx")
+def render_nginx_command(
+    config: Annotated[Optional[Path], typer.Option("--config", help="YAML settings file")] = None,
+    out_path: Annotated[Optional[Path], typer.Option("--out", help="write here instead of printing")] = None,
+    green: Annotated[Optional[float], typer.Option(help="green percent [default: the weights in the state file]")] = None,
+    state: Annotated[Optional[Path], typer.Option(help="SQLite state file [default: runs/bluegreen.db]")] = None,
+) -> None:
+    """Print or write the nginx config for the current (or given) weights."""
+    from router.app import nginx_config_text
+    from router.config import RouterConfig
+    from router.routing import percent_to_bp
+    from router.state import RouterState, StateStore, StateUnavailable
+
+    try:
+        settings = load_settings(RouterConfig, config, state_path=state)
+        if green is not None:
+            green_bp = percent_to_bp(green)
+        else:
+            store = StateStore(settings.state_path)
+            green_bp = store.load(RouterState(green_bp=percent_to_bp(settings.initial_green_weight))).green_bp
+            store.close()
+    except (ConfigError, ValueError, StateUnavailable) as exc:
+        console.print(f"[red]cannot render:[/] {exc}")
+        raise typer.Exit(EXIT_CONFIG) from exc
+    text = nginx_config_text(settings, green_bp)
+    if out_path is None:
+        out.print(text, end="", markup=False, highlight=False, soft_wrap=True)
+        return
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    out_path.write_text(text)
+    console.print(f"wrote {out_path} (green {green_bp / 100:g} %)")
+
+
 RouterOption = Annotated[str, typer.Option("--router", envvar="BLUEGREEN_ROUTER", help="router base URL")]
 DEFAULT_ROUTER = "http://127.0.0.1:8080"
 EXIT_ERROR, EXIT_ROLLED_BACK = 1, 2

@@ -12,6 +12,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from router.dataplanes.nginx import NginxOptions
 from router.providers import ProviderOptions
 from router.rollout import RolloutOptions
 from router.routing import percent_to_bp
@@ -98,6 +99,9 @@ class RouterConfig(BaseSettings):
     rollout: RolloutOptions = RolloutOptions()
     metrics_provider: ProviderOptions = ProviderOptions()
     webhooks: list[WebhookOptions] = Field(default_factory=list)
+    data_plane: Literal["builtin", "nginx"] = Field(
+        "builtin", description="builtin: this process proxies; nginx: weights are rendered into nginx and reloaded")
+    nginx: NginxOptions = NginxOptions()
     max_connections_per_backend: int = Field(256, ge=1, description="pooled keep-alive connections kept per backend")
     upstream_client: Literal["http1", "httpx"] = Field(
         "http1", description="http1: the lean built-in client (plain http only); httpx: general-purpose, also https")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from pathlib import Path
+from typing import Awaitable, Callable
 
 from router.routing import bp_to_percent
 from router.state import Event, EventDraft, StateStore
@@ -12,9 +14,17 @@ from router.traffic import Traffic
 log = logging.getLogger("bluegreen.control")
 
 
+Check = Callable[[int], Awaitable[Path]]
+Apply = Callable[[int, Path], Awaitable[None]]
+
+
 class Control:
-    def __init__(self, store: StateStore, traffic: Traffic) -> None:
+    """`check` (optional) validates a change with the data plane before it is committed, and
+    `apply` carries it to the data plane afterwards (nginx: `nginx -t`, then swap and reload)."""
+
+    def __init__(self, store: StateStore, traffic: Traffic, check: Check | None = None, apply: Apply | None = None) -> None:
         self.store, self.traffic = store, traffic
+        self.check, self.apply = check, apply
         self._lock = asyncio.Lock()  # one change at a time, in commit order
 
     async def set_green_weight(self, green_bp: int, actor: str, reason: str | None = None) -> Event:
@@ -23,8 +33,11 @@ class Control:
             before = self.traffic.weights()
             after = {"blue": bp_to_percent(10_000 - green_bp), "green": bp_to_percent(green_bp)}
             message = f"weights blue {after['blue']:g} % / green {after['green']:g} %" + (f": {reason}" if reason else "")
+            candidate = await self.check(green_bp) if self.check else None
             event = await asyncio.to_thread(
                 self.store.commit, {"green_bp": green_bp}, EventDraft(actor, "weights_changed", message, before, after))
             self.traffic.apply(green_bp)
+            if self.apply and candidate is not None:
+                await self.apply(green_bp, candidate)
             log.info("%s (by %s)", message, actor)
             return event

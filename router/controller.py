@@ -12,6 +12,7 @@ import dataclasses
 import logging
 import os
 import time
+from typing import Awaitable, Callable
 
 from router.judge import hard_breach, judge
 from router.metrics import RouterMetrics
@@ -38,11 +39,13 @@ class RolloutBlocked(RuntimeError):
 class Controller:
     def __init__(self, options: RolloutOptions, store: StateStore, traffic: Traffic, provider: MetricsProvider,
                  hooks: Webhooks, urls: dict[Colour, str], window_s: float, rollout: Rollout | None,
-                 metrics: RouterMetrics | None = None) -> None:
+                 metrics: RouterMetrics | None = None,
+                 apply_weights: Callable[[int], Awaitable[None]] | None = None) -> None:
         self.options, self.store, self.traffic, self.provider, self.hooks = options, store, traffic, provider, hooks
         self.urls, self.window_s = urls, window_s
         self.rollout = rollout
         self.metrics = metrics
+        self.apply_weights = apply_weights  # the nginx data plane follows every committed weight
         self._publish_phase()
         self.owner = f"{os.uname().nodename}:{os.getpid()}:{os.urandom(3).hex()}"
         self._lock = asyncio.Lock()  # decisions commit one at a time
@@ -140,6 +143,8 @@ class Controller:
         self._publish_phase()
         if decision.traffic is not None:
             self.traffic.apply(decision.traffic.green_bp, Colour(decision.traffic.stable))
+            if self.apply_weights is not None:
+                await self.apply_weights(decision.traffic.green_bp)
         log.info("rollout %s: %s", decision.rollout.id, decision.event.message)
         return event
 

@@ -25,7 +25,8 @@ class ProviderError(RuntimeError):
 class ProviderOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    kind: Literal["builtin", "prometheus"] = "builtin"
+    kind: Literal["builtin", "prometheus", "nginx_log"] = Field(
+        "builtin", description="builtin: the router's windows; prometheus: PromQL; nginx_log: nginx's JSON access log")
     prometheus_url: str = Field("http://127.0.0.1:9090", description="base URL of the Prometheus HTTP API")
     timeout_s: float = Field(5.0, gt=0)
     selector: str = Field("", description='extra label matchers for every query, e.g. job="bluegreen"')

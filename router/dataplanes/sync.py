@@ -1,0 +1,56 @@
+"""Keeps the nginx data plane on the committed weights.
+
+Every weight change is checked with `nginx -t` before it is committed (a rejected config refuses
+the change), then applied. A reload that fails is retried every tick until nginx takes it, so a
+rollback is never lost to a transient nginx problem; each distinct failure is logged once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+
+from router.dataplanes.nginx import NginxDataPlane, NginxError
+from router.traffic import Traffic
+
+log = logging.getLogger("bluegreen.nginx")
+
+
+class NginxSync:
+    def __init__(self, plane: NginxDataPlane, traffic: Traffic, interval_s: float = 0.25) -> None:
+        self.plane, self.traffic, self.interval_s = plane, traffic, interval_s
+        self.last_error: str | None = None
+        self._lock = asyncio.Lock()
+        self._task: asyncio.Task | None = None
+
+    async def check(self, green_bp: int) -> Path:
+        """The validated config for `green_bp`; NginxError when nginx rejects it."""
+        return await self.plane.check(green_bp)
+
+    async def apply(self, green_bp: int, candidate: Path | None = None) -> None:
+        async with self._lock:
+            try:
+                await self.plane.apply(green_bp, candidate)
+            except NginxError as exc:
+                if str(exc) != self.last_error:
+                    log.error("nginx is not on the committed weights yet: %s", exc)
+                self.last_error = str(exc)
+                return
+            if self.last_error:
+                log.warning("nginx is on the committed weights again")
+            self.last_error = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._loop(), name="nginx-sync")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+    async def _loop(self) -> None:
+        while True:
+            if self.plane.applied_bp != self.traffic.green_bp:
+                await self.apply(self.traffic.green_bp)
+            await asyncio.sleep(self.interval_s)

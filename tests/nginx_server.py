@@ -1,0 +1,72 @@
+"""A real nginx (Debian's package) on a loopback port, running a config the test or the router renders."""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import httpx
+
+from model_backends.launcher import free_port
+from router.dataplanes.nginx import NginxDataPlane, NginxOptions, render_nginx
+from router.routing import bp_to_percent
+
+
+def nginx_options(workdir: Path, **overrides: object) -> NginxOptions:
+    if shutil.which("nginx") is None:
+        raise RuntimeError("nginx is not installed; `make setup` installs it (apt-get install nginx)")
+    settings = {"listen": f"127.0.0.1:{free_port()}", "prefix": workdir, "conf_path": workdir / "nginx.conf",
+                "worker_processes": "1", "worker_shutdown_timeout_s": 5, "limit_conn": 1000,
+                "limit_req_rate": "10000r/s", "limit_req_burst": 10000, **overrides}
+    return NginxOptions(**settings)
+
+
+class NginxServer:
+    """nginx in the foreground (daemon off) so the test owns its PID; reloads go through the data plane."""
+
+    def __init__(self, options: NginxOptions, blue_url: str, green_url: str, green_bp: int = 0) -> None:
+        self.options = options
+        self.url = f"http://{options.listen}"
+        self.plane = NginxDataPlane(options, lambda bp: render_nginx(options, blue_url, green_url, bp))
+        self.plane.prepare_dirs()
+        options.conf_path.write_text(self.plane.render(green_bp))
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def set_green(self, green_bp: int, wait: bool = True) -> None:
+        """Validate, swap, reload; with `wait`, until fresh connections only reach the new workers
+        (an old worker may accept for a moment after the reload signal)."""
+        self.plane.install(self.plane.validate(green_bp), green_bp)
+        marker = f"green={bp_to_percent(green_bp)}"
+        deadline = time.monotonic() + 10
+        in_a_row = 0
+        while wait and in_a_row < 20:
+            in_a_row = in_a_row + 1 if marker in httpx.get(f"{self.url}/nginx-health", timeout=2).text else 0
+            assert time.monotonic() < deadline, "nginx did not pick up the new config"
+            time.sleep(0.01)
+
+    def __enter__(self) -> "NginxServer":
+        self._process = subprocess.Popen(
+            ["nginx", "-c", str(self.options.conf_path.resolve()), "-p", str(self.options.prefix.resolve()),
+             "-g", "daemon off;"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{self.url}/nginx-health", timeout=1).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                time.sleep(0.05)
+        self.__exit__()
+        raise TimeoutError("nginx did not start")
+
+    def __exit__(self, *_: object) -> None:
+        if self._process is not None:
+            self._process.send_signal(signal.SIGQUIT)
+            try:
+                self._process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait()
+            self._process = None

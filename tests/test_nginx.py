@@ -1,0 +1,196 @@
+"""The nginx data plane with a real nginx: rendering, agreement with the Python data plane,
+streaming, retry to blue, graceful reloads, and the router driving it."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from router.dataplanes.nginx import NginxError, split_lines
+from router.routing import Colour, colour_for_key, percent_to_bp
+from tests.http_upstream import HttpUpstream
+from tests.nginx_server import NginxServer, nginx_options
+from tests.test_router import pair, upstreams, wait_until  # noqa: F401  (fixtures)
+
+QUESTION = {"question": "Что такое договор?"}
+
+
+@pytest.fixture
+def nginx(upstreams, tmp_path: Path):  # noqa: F811
+    with NginxServer(nginx_options(tmp_path / "nginx"), upstreams[Colour.blue].url, upstreams[Colour.green].url) as server:
+        yield server
+
+
+@pytest.mark.parametrize("percent", [0, 0.01, 5, 50, 99.99, 100])
+def test_rendered_configs_pass_nginx_t(tmp_path: Path, percent: float) -> None:
+    options = nginx_options(tmp_path)
+    server = NginxServer(options, "http://127.0.0.1:8001", "http://127.0.0.1:8002")
+    tested = server.plane.validate(percent_to_bp(percent))
+    text = tested.read_text()
+    assert "0%" not in text.split("split_clients")[1].split("}")[0] or percent not in (0, 100)
+    assert split_lines(percent_to_bp(percent))[-1][0] == "*"
+
+
+def test_nginx_rejects_a_bad_setting_with_its_own_words(tmp_path: Path) -> None:
+    server = NginxServer(nginx_options(tmp_path, limit_req_rate="fast"), "http://127.0.0.1:8001", "http://127.0.0.1:8002")
+    with pytest.raises(NginxError, match="invalid rate"):
+        server.plane.validate(5000)
+
+
+def test_nginx_picks_the_same_colour_as_the_python_data_plane(nginx) -> None:
+    keys = [f"session-{i}-ключ" for i in range(2000)]
+
+    async def colours() -> list[str]:
+        async with httpx.AsyncClient(timeout=30) as client:
+            semaphore = asyncio.Semaphore(32)
+
+            async def one(key: str) -> str:
+                async with semaphore:
+                    r = await client.post(f"{nginx.url}/api/v1/chat/legal", json=QUESTION,
+                                          headers={"X-Session-ID": key.encode()})
+                    assert r.status_code == 200
+                    return r.headers["x-backend"]
+
+            return await asyncio.gather(*(one(k) for k in keys))
+
+    for percent in (1, 37.5, 99.99):
+        nginx.set_green(percent_to_bp(percent))
+        expected = [colour_for_key(k, percent_to_bp(percent)).value for k in keys]
+        assert asyncio.run(colours()) == expected, f"nginx and the Python data plane disagree at {percent} %"
+
+
+def test_cookieless_clients_split_and_then_stick(nginx) -> None:
+    nginx.set_green(5000)
+    greens = 0
+    with httpx.Client(timeout=10) as client:
+        for _ in range(400):
+            client.cookies.clear()
+            response = client.post(f"{nginx.url}/api/v1/chat/legal", json=QUESTION)
+            greens += response.headers["x-backend"] == "green"
+            cookie = response.cookies.get("bg_sid")
+            assert cookie and colour_for_key(cookie, 5000).value == response.headers["x-backend"]
+        colour = response.headers["x-backend"]
+        assert all(client.post(f"{nginx.url}/api/v1/chat/legal", json=QUESTION).headers["x-backend"] == colour
+                   for _ in range(5))
+    assert 0.42 < greens / 400 < 0.58
+
+
+def test_sse_arrives_unbuffered_through_nginx(nginx, upstreams) -> None:  # noqa: F811
+    nginx.set_green(10_000)
+    arrivals = []
+    with httpx.stream("POST", f"{nginx.url}/api/v1/chat/legal", timeout=30,
+                      json={**QUESTION, "stream": True, "events": 4, "delay_s": 0.4}) as response:
+        assert response.headers["x-backend"] == "green"
+        for line in response.iter_lines():
+            if line.startswith("data: {"):
+                arrivals.append(time.monotonic())
+    assert len(arrivals) == 4 and arrivals[0] < upstreams[Colour.green].seen.last_event_sent_at
+
+
+def test_green_failures_are_retried_on_blue(upstreams, tmp_path: Path) -> None:  # noqa: F811
+    doomed = HttpUpstream("green").start()
+    with NginxServer(nginx_options(tmp_path / "n"), upstreams[Colour.blue].url, doomed.url, 10_000) as server:
+        doomed.behaviour.fail_status = 502
+        with httpx.Client(timeout=10) as client:
+            answers = [client.post(f"{server.url}/api/v1/chat/legal", json=QUESTION, headers={"X-Session-ID": f"k{i}"})
+                       for i in range(5)]
+            assert [(a.status_code, a.headers["x-backend"]) for a in answers] == [(200, "blue")] * 5
+            doomed.stop()  # now it refuses connections
+            answers = [client.post(f"{server.url}/api/v1/chat/legal", json=QUESTION, headers={"X-Session-ID": f"k{i}"})
+                       for i in range(5)]
+            assert [(a.status_code, a.headers["x-backend"]) for a in answers] == [(200, "blue")] * 5
+        log = [json.loads(line) for line in (tmp_path / "n" / "logs" / "access.json").read_text().splitlines()]
+        assert log[0]["colour"] == "green" and log[0]["upstream_status"].startswith("502")
+
+
+def test_twenty_reloads_under_load_lose_no_request(nginx) -> None:
+    """Clients do not reuse connections across a reload (`keepalive_timeout 0` by default): an old worker
+    closes its idle keep-alive connections at once, and a request sent on one just then would be lost."""
+    failures: list[str] = []
+    done = threading.Event()
+    counts = [0]
+
+    def load() -> None:
+        with httpx.Client(timeout=10) as client:
+            while not done.is_set() and counts[0] < 20_000:
+                try:
+                    response = client.post(f"{nginx.url}/api/v1/chat/legal", json=QUESTION,
+                                           headers={"X-Session-ID": f"s{counts[0] % 50}"})
+                    if response.status_code != 200:
+                        failures.append(str(response.status_code))
+                except httpx.HTTPError as exc:
+                    failures.append(repr(exc))
+                counts[0] += 1
+
+    workers = [threading.Thread(target=load) for _ in range(4)]
+    for worker in workers:
+        worker.start()
+    try:
+        for i in range(20):
+            nginx.set_green(percent_to_bp((i * 5) % 100), wait=False)
+            time.sleep(0.1)
+    finally:
+        done.set()
+        for worker in workers:
+            worker.join(timeout=30)
+    assert counts[0] > 100 and failures == []
+
+
+def _router_env(options) -> dict[str, str]:
+    return {"BLUEGREEN_DATA_PLANE": "nginx", "BLUEGREEN_NGINX": options.model_dump_json(),
+            "BLUEGREEN_ROLLOUT__JUDGE__MIN_REQUESTS": "5", "BLUEGREEN_ROLLOUT__TICK_S": "0.2",
+            "BLUEGREEN_ROLLOUT__KEEP_OLD_S": "0", "BLUEGREEN_WINDOW_S": "10", "BLUEGREEN_RETRY__MIN_CONCURRENCY": "4"}
+
+
+@pytest.mark.parametrize("green_fails", [False, True])
+def test_rollout_through_nginx_judged_from_its_access_log(start_router, upstreams, tmp_path: Path,  # noqa: F811
+                                                          green_fails: bool) -> None:
+    from scripts.benchlib.traffic import LoadDriver
+    from tests.test_rollout_e2e import AUTH, rollout, start, wait_for_phase
+
+    options = nginx_options(tmp_path / "nginx")
+    blue, green = upstreams[Colour.blue], upstreams[Colour.green]
+    with NginxServer(options, blue.url, green.url) as server:
+        env = {**_router_env(options), "BLUEGREEN_METRICS_PROVIDER__KIND": "nginx_log"}
+        router = start_router(blue.url, green.url, env=env)
+        if green_fails:
+            green.behaviour.fail_status, green.behaviour.fail_after_requests = 502, 3  # after the warm-up
+        with LoadDriver(server.url) as load:
+            assert start(router.url, steps=[30, 100], interval_s=1.5).status_code == 201
+            done = wait_for_phase(router.url, {"promoted", "rolled_back", "failed"})
+        status = httpx.get(f"{router.url}/admin/status", headers=AUTH).json()
+        assert status["nginx"]["error"] is None
+        if green_fails:
+            assert done["phase"] == "rolled_back" and "green error rate" in done["reason"], done["reason"]
+            assert status["nginx"]["applied_green_percent"] == 0
+        else:
+            assert done["phase"] == "promoted", done["reason"]
+            assert status["nginx"]["applied_green_percent"] == 100
+            assert httpx.post(f"{server.url}/api/v1/chat/legal", json=QUESTION).headers["x-backend"] == "green"
+        assert load.failures == [] and load.colours["green"] + load.colours["blue"] == load.answered
+        assert rollout(router.url)["last_verdict"] is not None or green_fails
+
+
+def test_router_refuses_weights_nginx_rejects(start_router, upstreams, tmp_path: Path) -> None:  # noqa: F811
+    from tests.test_rollout_e2e import AUTH
+
+    good = nginx_options(tmp_path / "nginx")
+    blue, green = upstreams[Colour.blue], upstreams[Colour.green]
+    with NginxServer(good, blue.url, green.url) as server:
+        router = start_router(blue.url, green.url, env=_router_env(good))
+        assert httpx.put(f"{router.url}/admin/weights", json={"green": 50}, headers=AUTH).status_code == 200
+        wait_until(lambda: "green=50.0" in httpx.get(f"{server.url}/nginx-health").text)  # the reload finished
+        router.stop()
+        bad = good.model_copy(update={"limit_req_rate": "fast"})
+        router = start_router(blue.url, green.url, env=_router_env(bad))
+        refused = httpx.put(f"{router.url}/admin/weights", json={"green": 80}, headers=AUTH)
+        assert refused.status_code == 409 and "invalid rate" in refused.json()["detail"]
+        assert httpx.get(f"{router.url}/admin/status", headers=AUTH).json()["weights"]["green"] == 50
+        time.sleep(0.5)
+        assert "green=50.0" in httpx.get(f"{server.url}/nginx-health").text  # nginx kept the last good config
