@@ -26,7 +26,7 @@ from model_backends.launcher import RouterProcess  # noqa: E402
 from scripts.benchlib.echo_upstream import EchoUpstream  # noqa: E402
 from scripts.benchlib.traffic import LoadDriver  # noqa: E402
 
-console = Console()
+console = Console(width=150)  # the tables are wide; keep them readable when piped
 TOKEN = "bench-rollback"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 

@@ -21,10 +21,11 @@ from rich.table import Table
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from model_backends.launcher import RouterProcess, ServiceProcess  # noqa: E402
+from router.dataplanes.nginx_process import NginxProcess, local_nginx_options  # noqa: E402
 from scripts.benchlib.echo_upstream import EchoUpstream  # noqa: E402
 from scripts.benchlib.loadgen import Result, run_load  # noqa: E402
 
-console = Console()
+console = Console(width=150)  # the tables are wide; keep them readable when piped
 PATH = "/api/v1/chat/legal"
 BODIES = {"json": json.dumps({"question": "Что такое договор?"}).encode(),
           "stream": json.dumps({"question": "Что такое договор?", "stream": True, "events": 8}).encode()}
@@ -43,10 +44,11 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=float, default=4.0, help="length of each measurement")
     parser.add_argument("--clients", default="http1,httpx", help="router upstream clients to compare")
+    parser.add_argument("--no-nginx", action="store_true", help="leave out the nginx column")
     parser.add_argument("--logs", type=Path, default=Path("runs/bench-router"))
     args = parser.parse_args()
     upstream = EchoUpstream([], args.logs / "upstream.log")
-    targets: dict[str, ServiceProcess] = {"direct": upstream}
+    targets: dict[str, ServiceProcess | NginxProcess] = {"direct": upstream}
     for client in args.clients.split(","):
         state = Path(tempfile.mkdtemp()) / "bench.db"
         targets[f"router/{client}"] = RouterProcess(
@@ -54,11 +56,16 @@ def main() -> int:
             args.logs / f"router-{client}.log",
             env={"BLUEGREEN_INITIAL_GREEN_WEIGHT": "50", "BLUEGREEN_UPSTREAM_CLIENT": client})
     results: dict[tuple[str, str, int], Result] = {}
+    nginx: NginxProcess | None = None
     try:
         for process in targets.values():
             process.start()
         for process in targets.values():
             process.wait_ready(timeout_s=30)
+        if not args.no_nginx:  # the same split at 50 %, keep-alive on so the load generator can reuse connections
+            options = local_nginx_options(Path(tempfile.mkdtemp()), keepalive_timeout_s=65)
+            nginx = NginxProcess(options, upstream.url, upstream.url, green_bp=5000).__enter__()
+            targets["nginx"] = nginx
         plan = [(t, mode, c) for mode in BODIES for c in (1, 64) for t in targets]
         with Progress(console=console) as progress:
             task = progress.add_task("measuring", total=len(plan))
@@ -67,9 +74,13 @@ def main() -> int:
                 results[target, mode, concurrency] = measure(targets[target].port, BODIES[mode], concurrency, args.seconds)
                 progress.advance(task)
     finally:
-        for process in targets.values():
-            process.stop()
+        for name, process in targets.items():
+            if name != "nginx":
+                process.stop()
+        if nginx is not None:
+            nginx.__exit__()
     console.print(report(results, [t for t in targets if t != "direct"]))
+    console.print("nginx: one worker process, client keep-alive on (the router's default config turns it off; see README)")
     return 0
 
 

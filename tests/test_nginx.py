@@ -15,7 +15,7 @@ import pytest
 from router.dataplanes.nginx import NginxError, split_lines
 from router.routing import Colour, colour_for_key, percent_to_bp
 from tests.http_upstream import HttpUpstream
-from tests.nginx_server import NginxServer, nginx_options
+from router.dataplanes.nginx_process import NginxProcess, local_nginx_options
 from tests.test_router import pair, upstreams, wait_until  # noqa: F401  (fixtures)
 
 QUESTION = {"question": "Что такое договор?"}
@@ -23,14 +23,14 @@ QUESTION = {"question": "Что такое договор?"}
 
 @pytest.fixture
 def nginx(upstreams, tmp_path: Path):  # noqa: F811
-    with NginxServer(nginx_options(tmp_path / "nginx"), upstreams[Colour.blue].url, upstreams[Colour.green].url) as server:
+    with NginxProcess(local_nginx_options(tmp_path / "nginx"), upstreams[Colour.blue].url, upstreams[Colour.green].url) as server:
         yield server
 
 
 @pytest.mark.parametrize("percent", [0, 0.01, 5, 50, 99.99, 100])
 def test_rendered_configs_pass_nginx_t(tmp_path: Path, percent: float) -> None:
-    options = nginx_options(tmp_path)
-    server = NginxServer(options, "http://127.0.0.1:8001", "http://127.0.0.1:8002")
+    options = local_nginx_options(tmp_path)
+    server = NginxProcess(options, "http://127.0.0.1:8001", "http://127.0.0.1:8002")
     tested = server.plane.validate(percent_to_bp(percent))
     text = tested.read_text()
     assert "0%" not in text.split("split_clients")[1].split("}")[0] or percent not in (0, 100)
@@ -38,7 +38,7 @@ def test_rendered_configs_pass_nginx_t(tmp_path: Path, percent: float) -> None:
 
 
 def test_nginx_rejects_a_bad_setting_with_its_own_words(tmp_path: Path) -> None:
-    server = NginxServer(nginx_options(tmp_path, limit_req_rate="fast"), "http://127.0.0.1:8001", "http://127.0.0.1:8002")
+    server = NginxProcess(local_nginx_options(tmp_path, limit_req_rate="fast"), "http://127.0.0.1:8001", "http://127.0.0.1:8002")
     with pytest.raises(NginxError, match="invalid rate"):
         server.plane.validate(5000)
 
@@ -95,7 +95,7 @@ def test_sse_arrives_unbuffered_through_nginx(nginx, upstreams) -> None:  # noqa
 
 def test_green_failures_are_retried_on_blue(upstreams, tmp_path: Path) -> None:  # noqa: F811
     doomed = HttpUpstream("green").start()
-    with NginxServer(nginx_options(tmp_path / "n"), upstreams[Colour.blue].url, doomed.url, 10_000) as server:
+    with NginxProcess(local_nginx_options(tmp_path / "n"), upstreams[Colour.blue].url, doomed.url, 10_000) as server:
         doomed.behaviour.fail_status = 502
         with httpx.Client(timeout=10) as client:
             answers = [client.post(f"{server.url}/api/v1/chat/legal", json=QUESTION, headers={"X-Session-ID": f"k{i}"})
@@ -154,9 +154,9 @@ def test_rollout_through_nginx_judged_from_its_access_log(start_router, upstream
     from scripts.benchlib.traffic import LoadDriver
     from tests.test_rollout_e2e import AUTH, rollout, start, wait_for_phase
 
-    options = nginx_options(tmp_path / "nginx")
+    options = local_nginx_options(tmp_path / "nginx")
     blue, green = upstreams[Colour.blue], upstreams[Colour.green]
-    with NginxServer(options, blue.url, green.url) as server:
+    with NginxProcess(options, blue.url, green.url) as server:
         env = {**_router_env(options), "BLUEGREEN_METRICS_PROVIDER__KIND": "nginx_log"}
         router = start_router(blue.url, green.url, env=env)
         if green_fails:
@@ -180,9 +180,9 @@ def test_rollout_through_nginx_judged_from_its_access_log(start_router, upstream
 def test_router_refuses_weights_nginx_rejects(start_router, upstreams, tmp_path: Path) -> None:  # noqa: F811
     from tests.test_rollout_e2e import AUTH
 
-    good = nginx_options(tmp_path / "nginx")
+    good = local_nginx_options(tmp_path / "nginx")
     blue, green = upstreams[Colour.blue], upstreams[Colour.green]
-    with NginxServer(good, blue.url, green.url) as server:
+    with NginxProcess(good, blue.url, green.url) as server:
         router = start_router(blue.url, green.url, env=_router_env(good))
         assert httpx.put(f"{router.url}/admin/weights", json={"green": 50}, headers=AUTH).status_code == 200
         wait_until(lambda: "green=50.0" in httpx.get(f"{server.url}/nginx-health").text)  # the reload finished
@@ -194,3 +194,60 @@ def test_router_refuses_weights_nginx_rejects(start_router, upstreams, tmp_path:
         assert httpx.get(f"{router.url}/admin/status", headers=AUTH).json()["weights"]["green"] == 50
         time.sleep(0.5)
         assert "green=50.0" in httpx.get(f"{server.url}/nginx-health").text  # nginx kept the last good config
+
+
+COLOURS = {"127.0.0.1:8001": Colour.blue, "127.0.0.1:8002": Colour.green}
+
+
+def test_access_log_lines_count_every_attempt() -> None:
+    from router.dataplanes.nginx_log import parse_line
+
+    retried = ('{"colour":"green","upstream_addr":"127.0.0.1:8002, 127.0.0.1:8001","upstream_status":"502, 200",'
+               '"upstream_response_time":"0.004, 0.010","upstream_header_time":"0.004, 0.009"}')
+    attempts = parse_line(retried, COLOURS)
+    assert [(a.colour, a.ok, a.latency_s, a.header_s) for a in attempts] == [
+        (Colour.green, False, 0.004, 0.004), (Colour.blue, True, 0.010, 0.009)]
+    refused = '{"upstream_addr":"127.0.0.1:8002","upstream_status":"","upstream_response_time":"0.000","upstream_header_time":"-"}'
+    assert parse_line(refused, COLOURS) == []
+    assert parse_line("not json", COLOURS) == [] and parse_line('{"status": 429}', COLOURS) == []
+
+
+def test_access_log_follower_survives_rotation(tmp_path: Path) -> None:
+    from router.dataplanes.nginx_log import AccessLogFollower
+    from router.windows import SlidingWindow
+
+    line = ('{"upstream_addr":"127.0.0.1:8002","upstream_status":"200","upstream_response_time":"0.1",'
+            '"upstream_header_time":"0.05"}\n')
+    log = tmp_path / "access.json"
+    log.write_text(line)
+    windows = {c: SlidingWindow(60) for c in Colour}
+    follower = AccessLogFollower(log, COLOURS, windows)
+    assert follower.read_new() == 1
+    with log.open("a") as handle:
+        handle.write(line + line[:20])  # a line still being written is kept for the next read
+    assert follower.read_new() == 1
+    with log.open("a") as handle:
+        handle.write(line[20:])
+    assert follower.read_new() == 1
+    log.rename(tmp_path / "access.json.1")  # logrotate: a new file appears
+    log.write_text(line + line)
+    assert follower.read_new() == 2 and windows[Colour.green].summary().requests == 5
+
+
+def test_render_nginx_command_writes_a_config_nginx_accepts(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    out = tmp_path / "rendered.conf"
+    done = subprocess.run([sys.executable, "-m", "router.cli", "render-nginx", "--green", "12.5", "--out", str(out),
+                           "--state", str(tmp_path / "s.db")], capture_output=True, text=True, timeout=60,
+                          env={**__import__("os").environ, "BLUEGREEN_NGINX__PREFIX": str(tmp_path / "prefix")})
+    assert done.returncode == 0, done.stderr
+    assert "12.50% green;" in out.read_text()
+    for sub in ("logs", "temp"):
+        (tmp_path / "prefix" / sub).mkdir(parents=True, exist_ok=True)
+    check = subprocess.run(["nginx", "-t", "-c", str(out), "-p", str(tmp_path / "prefix")], capture_output=True, text=True)
+    assert check.returncode == 0, check.stderr
+    bad = subprocess.run([sys.executable, "-m", "router.cli", "render-nginx", "--green", "150"], capture_output=True,
+                         text=True, timeout=60)
+    assert bad.returncode == 2 and "outside 0–100" in bad.stderr

@@ -43,7 +43,7 @@ class NginxOptions(BaseModel):
     keepalive_timeout_s: int = Field(
         0, ge=0, description="client keep-alive; 0 (default) so no request races a reload closing idle connections")
     client_max_body_size: str = "64k"
-    limit_conn: int = Field(10, ge=1, description="concurrent connections per client address (the seed's 10)")
+    limit_conn: int = Field(10, ge=1, le=65_535, description="concurrent connections per client address (the seed's 10)")
     limit_req_rate: str = Field("10r/s", description="requests per client address (the seed's 10r/s)")
     limit_req_burst: int = Field(20, ge=0)
 

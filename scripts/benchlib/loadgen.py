@@ -33,20 +33,22 @@ def build_request(port: int, path: str, body: bytes, session: str) -> bytes:
     return head.encode() + body
 
 
-async def _read_response(reader: asyncio.StreamReader) -> int:
+async def _read_response(reader: asyncio.StreamReader) -> tuple[int, bool]:
+    """(status, whether the server closes the connection after this answer)."""
     head = await reader.readuntil(b"\r\n\r\n")
     status = int(head[9:12])
     lower = head.lower()
+    closing = b"connection: close" in lower
     if b"transfer-encoding: chunked" in lower:
         while True:
             size = int((await reader.readuntil(b"\r\n")).split(b";")[0], 16)
             await reader.readexactly(size + 2)
             if size == 0:
-                return status
+                return status, closing
     start = lower.index(b"content-length:") + 15
     length = int(lower[start:lower.index(b"\r\n", start)])
     await reader.readexactly(length)
-    return status
+    return status, closing
 
 
 async def _worker(port: int, request: bytes, result: Result, stop_at: float, max_requests: int | None) -> None:
@@ -55,7 +57,10 @@ async def _worker(port: int, request: bytes, result: Result, stop_at: float, max
         while time.perf_counter() < stop_at and (max_requests is None or len(result.latencies_s) < max_requests):
             started = time.perf_counter()
             writer.write(request)
-            status = await _read_response(reader)
+            status, closing = await _read_response(reader)
+            if closing:  # e.g. nginx after keepalive_requests answers on one connection
+                writer.close()
+                reader, writer = await asyncio.open_connection("127.0.0.1", port)
             if status >= 400:
                 result.errors += 1
             result.latencies_s.append(time.perf_counter() - started)

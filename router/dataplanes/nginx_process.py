@@ -1,4 +1,8 @@
-"""A real nginx (Debian's package) on a loopback port, running a config the test or the router renders."""
+"""Run nginx as a child process on a rendered config: for tests, benchmarks and local demos.
+
+In production nginx runs as a service (or a container) and the router only renders, tests and
+reloads its config; this runner owns the process it starts and stops it by its PID.
+"""
 
 from __future__ import annotations
 
@@ -15,21 +19,23 @@ from router.dataplanes.nginx import NginxDataPlane, NginxOptions, render_nginx
 from router.routing import bp_to_percent
 
 
-def nginx_options(workdir: Path, **overrides: object) -> NginxOptions:
+def local_nginx_options(workdir: Path, **overrides: object) -> NginxOptions:
+    """Options for a private nginx on a free loopback port under `workdir`, with limits out of the way."""
     if shutil.which("nginx") is None:
         raise RuntimeError("nginx is not installed; `make setup` installs it (apt-get install nginx)")
     settings = {"listen": f"127.0.0.1:{free_port()}", "prefix": workdir, "conf_path": workdir / "nginx.conf",
-                "worker_processes": "1", "worker_shutdown_timeout_s": 5, "limit_conn": 1000,
-                "limit_req_rate": "10000r/s", "limit_req_burst": 10000, **overrides}
+                "worker_processes": "1", "worker_shutdown_timeout_s": 5, "limit_conn": 65_000,
+                "limit_req_rate": "100000r/s", "limit_req_burst": 100_000, **overrides}
     return NginxOptions(**settings)
 
 
-class NginxServer:
+class NginxProcess:
     """nginx in the foreground (daemon off) so the test owns its PID; reloads go through the data plane."""
 
     def __init__(self, options: NginxOptions, blue_url: str, green_url: str, green_bp: int = 0) -> None:
         self.options = options
         self.url = f"http://{options.listen}"
+        self.port = int(options.listen.rsplit(":", 1)[1])
         self.plane = NginxDataPlane(options, lambda bp: render_nginx(options, blue_url, green_url, bp))
         self.plane.prepare_dirs()
         options.conf_path.write_text(self.plane.render(green_bp))
@@ -47,7 +53,7 @@ class NginxServer:
             assert time.monotonic() < deadline, "nginx did not pick up the new config"
             time.sleep(0.01)
 
-    def __enter__(self) -> "NginxServer":
+    def __enter__(self) -> "NginxProcess":
         self._process = subprocess.Popen(
             ["nginx", "-c", str(self.options.conf_path.resolve()), "-p", str(self.options.prefix.resolve()),
              "-g", "daemon off;"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
