@@ -14,6 +14,7 @@ import os
 import time
 from typing import Awaitable, Callable
 
+from router.background import Periodic
 from router.judge import hard_breach, judge
 from router.metrics import RouterMetrics
 from router.providers import MetricsProvider, ProviderError
@@ -36,12 +37,16 @@ class RolloutBlocked(RuntimeError):
     """A gate (a pre-rollout webhook) refused to let the rollout start."""
 
 
-class Controller:
+class Controller(Periodic):
+    name = "rollout-controller"
+
     def __init__(self, options: RolloutOptions, store: StateStore, traffic: Traffic, provider: MetricsProvider,
                  hooks: Webhooks, urls: dict[Colour, str], window_s: float, rollout: Rollout | None,
                  metrics: RouterMetrics | None = None,
                  apply_weights: Callable[[int], Awaitable[None]] | None = None) -> None:
+        super().__init__()
         self.options, self.store, self.traffic, self.provider, self.hooks = options, store, traffic, provider, hooks
+        self.interval_s = options.tick_s
         self.urls, self.window_s = urls, window_s
         self.rollout = rollout
         self.metrics = metrics
@@ -49,30 +54,20 @@ class Controller:
         self._publish_phase()
         self.owner = f"{os.uname().nodename}:{os.getpid()}:{os.urandom(3).hex()}"
         self._lock = asyncio.Lock()  # decisions commit one at a time
-        self._task: asyncio.Task | None = None
         self._lease_renew_at = 0.0
 
     # -- lifecycle ------------------------------------------------------------------------------
 
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="rollout-controller")
-
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+        await super().stop()
         await self.hooks.aclose()
         await self.provider.aclose()
 
-    async def _run(self) -> None:
-        while True:
-            try:
-                await self.tick()
-            except StateUnavailable as exc:
-                log.error("controller could not use the state file: %s", exc)
-            except Exception:  # a bug in one tick must not stop the controller
-                log.exception("controller tick failed")
-            await asyncio.sleep(self.options.tick_s)
+    async def step(self) -> None:
+        try:
+            await self.tick()
+        except StateUnavailable as exc:
+            log.error("controller could not use the state file: %s", exc)
 
     @property
     def active(self) -> bool:

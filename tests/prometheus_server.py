@@ -9,7 +9,7 @@ from pathlib import Path
 
 import httpx
 
-from model_backends.launcher import free_port
+from model_backends.launcher import free_port, stop_process
 
 CONFIG = """global:
   scrape_interval: 1s
@@ -52,10 +52,5 @@ class PrometheusServer:
 
     def __exit__(self, *_: object) -> None:
         if self._process is not None:
-            self._process.terminate()
-            try:
-                self._process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self._process.kill()
-                self._process.wait()
+            stop_process(self._process)
             self._process = None

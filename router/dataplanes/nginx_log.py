@@ -7,13 +7,13 @@ across rotation: a new inode or a shorter file starts reading from the beginning
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from router.background import Periodic
 from router.routing import Colour
 from router.windows import SlidingWindow
 
@@ -57,14 +57,16 @@ def parse_line(line: str, colours: dict[str, Colour]) -> list[Attempt]:
     return attempts
 
 
-class AccessLogFollower:
+class AccessLogFollower(Periodic):
+    name = "nginx-log"
+
     def __init__(self, path: Path, colours: dict[str, Colour], windows: dict[Colour, SlidingWindow],
                  interval_s: float = 0.2) -> None:
+        super().__init__()
         self.path, self.colours, self.windows, self.interval_s = path, colours, windows, interval_s
         self._inode: int | None = None
         self._offset = 0
         self._partial = b""
-        self._task: asyncio.Task | None = None
 
     def read_new(self) -> int:
         """Read what was appended since the last call; the number of attempts recorded."""
@@ -92,17 +94,10 @@ class AccessLogFollower:
         if self.path.exists():  # judge only what happens from now on
             stat = os.stat(self.path)
             self._inode, self._offset = stat.st_ino, stat.st_size
-        self._task = asyncio.create_task(self._loop(), name="nginx-log")
+        super().start()
 
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-
-    async def _loop(self) -> None:
-        while True:
-            try:
-                self.read_new()
-            except OSError as exc:
-                log.error("cannot read the nginx access log %s: %s", self.path, exc)
-            await asyncio.sleep(self.interval_s)
+    async def step(self) -> None:
+        try:
+            self.read_new()
+        except OSError as exc:
+            log.error("cannot read the nginx access log %s: %s", self.path, exc)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import httpx
 
-from model_backends.launcher import free_port
+from model_backends.launcher import free_port, stop_process
 from router.dataplanes.nginx import NginxDataPlane, NginxOptions, render_nginx
 from router.routing import bp_to_percent
 
@@ -50,13 +50,14 @@ class NginxProcess:
         in_a_row = 0
         while wait and in_a_row < 20:
             in_a_row = in_a_row + 1 if marker in httpx.get(f"{self.url}/nginx-health", timeout=2).text else 0
-            assert time.monotonic() < deadline, "nginx did not pick up the new config"
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"nginx did not pick up the config for green {marker}")
             time.sleep(0.01)
 
     def __enter__(self) -> "NginxProcess":
         self._process = subprocess.Popen(
             ["nginx", "-c", str(self.options.conf_path.resolve()), "-p", str(self.options.prefix.resolve()),
-             "-g", "daemon off;"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+             "-g", "daemon off;"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # errors go to its error log
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             try:
@@ -69,10 +70,5 @@ class NginxProcess:
 
     def __exit__(self, *_: object) -> None:
         if self._process is not None:
-            self._process.send_signal(signal.SIGQUIT)
-            try:
-                self._process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self._process.kill()
-                self._process.wait()
+            stop_process(self._process, signal.SIGQUIT)  # graceful: open streams finish first
             self._process = None

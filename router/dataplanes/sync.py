@@ -11,18 +11,21 @@ import asyncio
 import logging
 from pathlib import Path
 
+from router.background import Periodic
 from router.dataplanes.nginx import NginxDataPlane, NginxError
 from router.traffic import Traffic
 
 log = logging.getLogger("bluegreen.nginx")
 
 
-class NginxSync:
+class NginxSync(Periodic):
+    name = "nginx-sync"
+
     def __init__(self, plane: NginxDataPlane, traffic: Traffic, interval_s: float = 0.25) -> None:
+        super().__init__()
         self.plane, self.traffic, self.interval_s = plane, traffic, interval_s
         self.last_error: str | None = None
         self._lock = asyncio.Lock()
-        self._task: asyncio.Task | None = None
 
     async def check(self, green_bp: int) -> Path:
         """The validated config for `green_bp`; NginxError when nginx rejects it."""
@@ -41,16 +44,6 @@ class NginxSync:
                 log.warning("nginx is on the committed weights again")
             self.last_error = None
 
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._loop(), name="nginx-sync")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-
-    async def _loop(self) -> None:
-        while True:
-            if self.plane.applied_bp != self.traffic.green_bp:
-                await self.apply(self.traffic.green_bp)
-            await asyncio.sleep(self.interval_s)
+    async def step(self) -> None:
+        if self.plane.applied_bp != self.traffic.green_bp:
+            await self.apply(self.traffic.green_bp)
