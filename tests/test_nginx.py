@@ -32,8 +32,8 @@ def test_rendered_configs_pass_nginx_t(tmp_path: Path, percent: float) -> None:
     options = local_nginx_options(tmp_path)
     server = NginxProcess(options, "http://127.0.0.1:8001", "http://127.0.0.1:8002")
     tested = server.plane.validate(percent_to_bp(percent))  # raises with nginx's words if `nginx -t` fails
-    block = tested.read_text().split("split_clients")[1].split("}")[0]
-    entries = [line.strip() for line in block.splitlines()[1:] if line.strip()]
+    block = tested.read_text().split("$bg_colour {")[1].split("}")[0]
+    entries = [line.strip() for line in block.splitlines() if line.strip()]
     expected = {0: ["* blue;"], 100: ["* green;"]}.get(percent, [f"{percent:.2f}% green;", "* blue;"])
     assert entries == expected
 
