@@ -40,17 +40,29 @@ class ServiceProcess:
 
     module = "model_backends.cli"
 
-    def __init__(self, args: list[str], log_path: Path, port: int | None = None, env: dict[str, str] | None = None) -> None:
+    def __init__(self, args: list[str], log_path: Path, port: int | None = None, env: dict[str, str] | None = None,
+                 drop_env_prefixes: tuple[str, ...] = ()) -> None:
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = log_path
         self._args = [*self.command(self.port), *args]
-        self._env = {**os.environ, **(env or {})}
+        inherited = {k: v for k, v in os.environ.items() if not k.startswith(drop_env_prefixes)} if drop_env_prefixes \
+            else dict(os.environ)
+        self._env = {**inherited, **(env or {})}
         self._process: subprocess.Popen[bytes] | None = None
 
     def command(self, port: int) -> list[str]:
         """The program and its fixed flags; subclasses name another program."""
         return [sys.executable, "-m", self.module, "serve", "--port", str(port)]
+
+    @property
+    def running(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    @property
+    def exit_code(self) -> int | None:
+        """The exit status of a process that ended on its own (None while it runs or after stop())."""
+        return self._process.poll() if self._process is not None else None
 
     @property
     def pid(self) -> int | None:

@@ -113,6 +113,7 @@ def _status(request: Request) -> dict[str, Any]:
             }
             for colour in Colour
         },
+        **({"runtime": state.runtime.status()} if state.runtime is not None else {}),
         "time": time.time(),
     }
 

@@ -30,7 +30,8 @@ from router.probes import Prober
 from router.providers import make_provider
 from router.proxy import Proxy
 from router.ratelimit import RateLimiter
-from router.rollout import Rollout
+from router.rollout import FINISHED, Rollout
+from router.runtimes.local import LocalRuntime
 from router.routing import Colour, percent_to_bp
 from router.state import RouterState, StateStore
 from router.traffic import Traffic
@@ -96,6 +97,7 @@ def create_app(config: RouterConfig) -> ASGIApp:
     prober = Prober({c: config.backend_url(c.value) for c in Colour}, config.probes, traffic, store)
     proxy = Proxy(config, traffic, upstreams, windows, metrics, RateLimiter(config.rate_limit), on_connect_failure=prober.wake)
     nginx = _nginx_sync(config, traffic) if config.data_plane == "nginx" else None
+    runtime = LocalRuntime(config.runtime, store) if config.runtime.kind == "local" else None
     follower = None
     judged_windows = windows
     if config.metrics_provider.kind == "nginx_log":
@@ -106,10 +108,15 @@ def create_app(config: RouterConfig) -> ASGIApp:
         config.rollout, store, traffic, make_provider(config.metrics_provider, judged_windows), Webhooks(config.webhooks),
         {c: config.backend_url(c.value) for c in Colour}, config.window_s,
         Rollout.from_dict(saved.rollout) if saved.rollout else None, metrics,
-        apply_weights=nginx.apply if nginx else None)
+        apply_weights=nginx.apply if nginx else None, runtime=runtime)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if runtime is not None:  # the stable colour, and the canary of a rollout under way
+            await runtime.start_colour(traffic.stable)
+            if controller.rollout is not None and controller.rollout.phase not in FINISHED:
+                await runtime.start_colour(Colour(controller.rollout.canary))
+            runtime.start()
         prober.start()
         if nginx is not None:
             nginx.start()
@@ -127,6 +134,8 @@ def create_app(config: RouterConfig) -> ASGIApp:
             if follower is not None:
                 await follower.stop()
             await prober.stop()
+            if runtime is not None:
+                await runtime.stop()
             for upstream in upstreams.values():
                 await upstream.aclose()
             store.close()
@@ -143,6 +152,7 @@ def create_app(config: RouterConfig) -> ASGIApp:
     api.state.metrics = metrics
     api.state.control = Control(store, traffic, nginx.check if nginx else None, nginx.apply if nginx else None)
     api.state.nginx = nginx
+    api.state.runtime = runtime
     api.state.controller = controller
     api.add_exception_handler(RequestValidationError, validation_error_handler)
     api.include_router(admin.router)

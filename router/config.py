@@ -9,12 +9,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from router.dataplanes.nginx import NginxOptions
 from router.providers import ProviderOptions
 from router.rollout import RolloutOptions
+from router.runtimes.local import RuntimeOptions
 from router.routing import percent_to_bp
 from router.webhooks import WebhookOptions
 
@@ -102,6 +103,17 @@ class RouterConfig(BaseSettings):
     data_plane: Literal["builtin", "nginx"] = Field(
         "builtin", description="builtin: this process proxies; nginx: weights are rendered into nginx and reloaded")
     nginx: NginxOptions = NginxOptions()
+    runtime: RuntimeOptions = RuntimeOptions()
+
+    @model_validator(mode="after")
+    def _runtime_urls(self) -> "RouterConfig":
+        """With the local runtime the router starts the backends, so their URLs follow its ports."""
+        if self.runtime.kind == "local":
+            if self.runtime.blue is None or self.runtime.green is None:
+                raise ValueError("runtime.kind local needs runtime.blue and runtime.green (engine, model, port)")
+            self.blue = BackendTarget(url=f"http://127.0.0.1:{self.runtime.blue.port}")
+            self.green = BackendTarget(url=f"http://127.0.0.1:{self.runtime.green.port}")
+        return self
     max_connections_per_backend: int = Field(256, ge=1, description="pooled keep-alive connections kept per backend")
     upstream_client: Literal["http1", "httpx"] = Field(
         "http1", description="http1: the lean built-in client (plain http only); httpx: general-purpose, also https")

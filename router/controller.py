@@ -22,6 +22,7 @@ from router.rollout import (
     FINISHED, Decision, Notify, Observation, Phase, Rollout, RolloutOptions, StopColour, command, decide, new_rollout,
 )
 from router.routing import Colour
+from router.runtimes.local import LocalRuntime
 from router.state import Event, StateStore, StateUnavailable
 from router.traffic import Traffic
 from router.warmup import warm_up
@@ -43,7 +44,8 @@ class Controller(Periodic):
     def __init__(self, options: RolloutOptions, store: StateStore, traffic: Traffic, provider: MetricsProvider,
                  hooks: Webhooks, urls: dict[Colour, str], window_s: float, rollout: Rollout | None,
                  metrics: RouterMetrics | None = None,
-                 apply_weights: Callable[[int], Awaitable[None]] | None = None) -> None:
+                 apply_weights: Callable[[int], Awaitable[None]] | None = None,
+                 runtime: LocalRuntime | None = None) -> None:
         super().__init__()
         self.options, self.store, self.traffic, self.provider, self.hooks = options, store, traffic, provider, hooks
         self.interval_s = options.tick_s
@@ -51,6 +53,8 @@ class Controller(Periodic):
         self.rollout = rollout
         self.metrics = metrics
         self.apply_weights = apply_weights  # the nginx data plane follows every committed weight
+        self.runtime = runtime  # starts the canary, and stops the old colour after a promotion
+        self._effects: set[asyncio.Task] = set()
         self._publish_phase()
         self.owner = f"{os.uname().nodename}:{os.getpid()}:{os.urandom(3).hex()}"
         self._lock = asyncio.Lock()  # decisions commit one at a time
@@ -154,7 +158,15 @@ class Controller(Periodic):
             if isinstance(effect, Notify):
                 self.hooks.notify(effect.kind, effect.payload)
             elif isinstance(effect, StopColour):
-                log.info("%s may be stopped now (no runtime manages it here)", effect.colour)
+                if self.runtime is None:
+                    log.info("%s may be stopped now (no runtime manages it here)", effect.colour)
+                else:
+                    self._in_background(self.runtime.stop_colour(Colour(effect.colour)))
+
+    def _in_background(self, work: Awaitable[None]) -> None:
+        task = asyncio.ensure_future(work)
+        self._effects.add(task)
+        task.add_done_callback(self._effects.discard)
 
     # -- operator commands ------------------------------------------------------------------
 
@@ -168,7 +180,10 @@ class Controller(Periodic):
                                                             "canary": decision.rollout.canary})
             if refusal:
                 raise RolloutBlocked(f"the pre-rollout webhook refused: {refusal}")
-            return await self.commit(decision)
+            event = await self.commit(decision)
+        if self.runtime is not None:  # `starting` then waits for the probes to see it ready
+            await self.runtime.start_colour(Colour(decision.rollout.canary))
+        return event
 
     async def command(self, name: str, actor: str) -> Event:
         async with self._lock:
