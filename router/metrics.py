@@ -10,6 +10,11 @@ LATENCY_BUCKETS = (
 )
 
 
+FAILURE_KINDS = ("connect", "status", "first_byte_timeout", "idle_timeout", "broken")
+RETRY_DENIALS = ("budget", "blue_not_ready", "disabled")
+REFUSALS = ("body_too_large", "rate_limited", "client_disconnected")
+
+
 class RouterMetrics:
     """One registry per router instance, so several routers in one process never collide."""
 
@@ -39,3 +44,16 @@ class RouterMetrics:
         self.rollout_phase = Gauge("bluegreen_rollout_phase", "1 for the rollout's current phase, 0 for the others",
                                    ["phase"], registry=r)
         self.stable = Gauge("bluegreen_stable_colour", "1 for the colour that is the stable one", ["colour"], registry=r)
+        self._initialise_known_series()
+
+    def _initialise_known_series(self) -> None:
+        """Export every known failure series at 0 from the start, so rate() and dashboards see them
+        before the first failure instead of a missing series."""
+        for kind in FAILURE_KINDS:
+            self.retries.labels(kind)
+            for colour in ("blue", "green"):
+                self.upstream_errors.labels(colour, kind)
+        for reason in RETRY_DENIALS:
+            self.retries_denied.labels(reason)
+        for reason in REFUSALS:
+            self.rejected.labels(reason)

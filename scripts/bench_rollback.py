@@ -68,7 +68,7 @@ def one_run(scenario: str, step: float, logs: Path) -> dict:
             answered, failures = load.answered - answered_before, len(load.failures) - failures_before
             seen = sorted({f[:90] for f in load.failures[failures_before:]})
             denied = [line for line in httpx.get(f"{router.url}/metrics").text.splitlines()
-                      if line.startswith("bluegreen_retries_denied_total{")]
+                      if line.startswith("bluegreen_retries_denied_total{") and not line.endswith(" 0.0")]
         events = httpx.get(f"{router.url}/admin/events", params={"latest": 10}, headers=AUTH).json()["events"]
         committed = next(e["at"] for e in events if e["kind"] == "rollback_started")
         reason = next(e["message"] for e in events if e["kind"] == "rollback_started")
