@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 log = logging.getLogger("bluegreen.webhooks")
 
+RETRY_PAUSE_S = 0.2
 HookKind = Literal["pre-rollout", "step", "promotion", "rollback", "confirm-promotion"]
 
 
@@ -24,6 +25,7 @@ class WebhookOptions(BaseModel):
     url: str
     kinds: list[HookKind] = Field(description="which moments call this hook")
     timeout_s: float = Field(5.0, gt=0)
+    attempts: int = Field(3, ge=1, le=10, description="tries when the connection fails (a non-2xx answer is final)")
 
 
 class Webhooks:
@@ -33,11 +35,16 @@ class Webhooks:
         self._background: set[asyncio.Task] = set()
 
     async def _post(self, hook: WebhookOptions, kind: str, payload: dict[str, Any]) -> str | None:
-        """None when the hook answered 2xx, else what went wrong."""
-        try:
-            response = await self._client.post(hook.url, json={"kind": kind, **payload}, timeout=hook.timeout_s)
-        except httpx.HTTPError as exc:
-            return f"{hook.url}: {exc!r}"
+        """None when the hook answered 2xx, else what went wrong. A broken connection (the receiver
+        closed a pooled one, say) is tried again; an answer, even a refusal, is final."""
+        for attempt in range(1, hook.attempts + 1):
+            try:
+                response = await self._client.post(hook.url, json={"kind": kind, **payload}, timeout=hook.timeout_s)
+                break
+            except httpx.TransportError as exc:
+                if attempt == hook.attempts:
+                    return f"{hook.url}: {exc!r} (after {attempt} tries)"
+                await asyncio.sleep(RETRY_PAUSE_S * attempt)
         if not 200 <= response.status_code < 300:
             return f"{hook.url} answered {response.status_code}: {response.text[:200]}"
         return None

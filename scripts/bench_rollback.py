@@ -10,7 +10,6 @@ defaults; only the step interval is long, so the rollback is the controller's fa
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import tempfile
 import time

@@ -9,6 +9,9 @@ import pytest
 
 from model_backends.launcher import BackendProcess, RouterProcess
 from model_backends.tiny.build import TinyModels, build_tiny_models
+from router.routing import Colour
+from tests.helpers import ADMIN_TOKEN
+from tests.http_upstream import HttpUpstream
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -59,7 +62,20 @@ def serve(tiny_models: TinyModels, logs_dir: Path) -> Iterator:
         backend.stop()
 
 
-ADMIN_TOKEN = "test-admin-token"
+@pytest.fixture(scope="session")
+def pair() -> Iterator[dict[Colour, HttpUpstream]]:
+    """A blue and a green small real HTTP server, shared by the tests; `upstreams` resets them."""
+    servers = {colour: HttpUpstream(colour.value).start() for colour in Colour}
+    yield servers
+    for server in servers.values():
+        server.stop()
+
+
+@pytest.fixture
+def upstreams(pair: dict[Colour, HttpUpstream]) -> dict[Colour, HttpUpstream]:
+    for server in pair.values():
+        server.reset()
+    return pair
 
 
 @pytest.fixture

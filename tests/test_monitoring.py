@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 
 from tests.prometheus_server import PrometheusServer
-from tests.test_router import wait_until
+from tests.helpers import wait_until
 
 COMPOSE = Path(__file__).resolve().parents[1] / "compose"
 METRIC = re.compile(r"\b((?:bluegreen|model_backend)_[a-z_]+)")

@@ -16,13 +16,13 @@ from router.dataplanes.nginx import NginxError
 from router.routing import Colour, colour_for_key, percent_to_bp
 from tests.http_upstream import HttpUpstream
 from router.dataplanes.nginx_process import NginxProcess, local_nginx_options
-from tests.test_router import pair, upstreams, wait_until  # noqa: F401  (fixtures)
+from tests.helpers import wait_until
 
 QUESTION = {"question": "Что такое договор?"}
 
 
 @pytest.fixture
-def nginx(upstreams, tmp_path: Path):  # noqa: F811
+def nginx(upstreams, tmp_path: Path):
     with NginxProcess(local_nginx_options(tmp_path / "nginx"), upstreams[Colour.blue].url, upstreams[Colour.green].url) as server:
         yield server
 
@@ -82,7 +82,7 @@ def test_cookieless_clients_split_and_then_stick(nginx) -> None:
     assert 0.42 < greens / 400 < 0.58
 
 
-def test_sse_arrives_unbuffered_through_nginx(nginx, upstreams) -> None:  # noqa: F811
+def test_sse_arrives_unbuffered_through_nginx(nginx, upstreams) -> None:
     nginx.set_green(10_000)
     arrivals = []
     with httpx.stream("POST", f"{nginx.url}/api/v1/chat/legal", timeout=30,
@@ -94,7 +94,7 @@ def test_sse_arrives_unbuffered_through_nginx(nginx, upstreams) -> None:  # noqa
     assert len(arrivals) == 4 and arrivals[0] < upstreams[Colour.green].seen.last_event_sent_at
 
 
-def test_green_failures_are_retried_on_blue(upstreams, tmp_path: Path) -> None:  # noqa: F811
+def test_green_failures_are_retried_on_blue(upstreams, tmp_path: Path) -> None:
     doomed = HttpUpstream("green").start()
     with NginxProcess(local_nginx_options(tmp_path / "n"), upstreams[Colour.blue].url, doomed.url, 10_000) as server:
         doomed.behaviour.fail_status = 502
@@ -150,10 +150,10 @@ def _router_env(options) -> dict[str, str]:
 
 
 @pytest.mark.parametrize("green_fails", [False, True])
-def test_rollout_through_nginx_judged_from_its_access_log(start_router, upstreams, tmp_path: Path,  # noqa: F811
+def test_rollout_through_nginx_judged_from_its_access_log(start_router, upstreams, tmp_path: Path,
                                                           green_fails: bool) -> None:
     from scripts.benchlib.traffic import LoadDriver
-    from tests.test_rollout_e2e import AUTH, rollout, start, wait_for_phase
+    from tests.helpers import AUTH, rollout, start, wait_for_phase
 
     options = local_nginx_options(tmp_path / "nginx")
     blue, green = upstreams[Colour.blue], upstreams[Colour.green]
@@ -178,8 +178,8 @@ def test_rollout_through_nginx_judged_from_its_access_log(start_router, upstream
         assert rollout(router.url)["last_verdict"] is not None or green_fails
 
 
-def test_router_refuses_weights_nginx_rejects(start_router, upstreams, tmp_path: Path) -> None:  # noqa: F811
-    from tests.test_rollout_e2e import AUTH
+def test_router_refuses_weights_nginx_rejects(start_router, upstreams, tmp_path: Path) -> None:
+    from tests.helpers import AUTH
 
     good = local_nginx_options(tmp_path / "nginx")
     blue, green = upstreams[Colour.blue], upstreams[Colour.green]

@@ -12,49 +12,16 @@ import httpx
 import pytest
 
 from router.routing import Colour
-from tests.conftest import ADMIN_TOKEN
-from tests.http_upstream import HttpUpstream
 from scripts.benchlib.traffic import LoadDriver
-from tests.test_router import pair, upstreams, wait_until  # noqa: F401  (fixtures)
-
-AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
-FAST = {  # short steps so a whole rollout takes seconds
-    "BLUEGREEN_ROLLOUT__JUDGE__MIN_REQUESTS": "5",
-    "BLUEGREEN_ROLLOUT__TICK_S": "0.2",
-    "BLUEGREEN_ROLLOUT__KEEP_OLD_S": "0",
-    "BLUEGREEN_WINDOW_S": "10",
-    # As many retries in flight as the load driver has clients, so the budget never leaks a green error
-    # (the budget's own limit is tested in test_router.py).
-    "BLUEGREEN_RETRY__MIN_CONCURRENCY": "4",
-}
-
-
-def start(url: str, steps: list[float] = [20, 50, 100], interval_s: float = 1.0) -> httpx.Response:
-    return httpx.post(f"{url}/admin/rollout", json={"steps": steps, "interval_s": interval_s}, headers=AUTH, timeout=30)
-
-
-def rollout(url: str) -> dict:
-    return httpx.get(f"{url}/admin/rollout", headers=AUTH).json()
-
-
-def events(url: str) -> list[dict]:
-    return httpx.get(f"{url}/admin/events", params={"limit": 1000}, headers=AUTH).json()["events"]
-
-
-def wait_for_phase(url: str, phases: set[str], timeout_s: float = 40.0) -> dict:
-    deadline = time.monotonic() + timeout_s
-    while (current := rollout(url))["phase"] not in phases:
-        assert time.monotonic() < deadline, f"still {current['phase']}: {current.get('reason')}"
-        time.sleep(0.1)
-    return current
-
+from tests.helpers import ADMIN_TOKEN, AUTH, FAST, events, rollout, start, wait_for_phase, wait_until
+from tests.http_upstream import HttpUpstream
 
 @pytest.fixture
-def fast_router(start_router, upstreams):  # noqa: F811
+def fast_router(start_router, upstreams):
     return start_router(upstreams[Colour.blue].url, upstreams[Colour.green].url, env=FAST)
 
 
-def test_healthy_green_is_promoted(fast_router, upstreams) -> None:  # noqa: F811
+def test_healthy_green_is_promoted(fast_router, upstreams) -> None:
     with LoadDriver(fast_router.url) as load:
         assert start(fast_router.url).status_code == 201
         done = wait_for_phase(fast_router.url, {"promoted", "rolled_back", "failed"})
@@ -68,7 +35,7 @@ def test_healthy_green_is_promoted(fast_router, upstreams) -> None:  # noqa: F81
 
 
 @pytest.mark.parametrize("fault", ["errors", "slow"])
-def test_unhealthy_green_is_rolled_back_without_client_errors(fast_router, upstreams, fault: str) -> None:  # noqa: F811
+def test_unhealthy_green_is_rolled_back_without_client_errors(fast_router, upstreams, fault: str) -> None:
     green = upstreams[Colour.green]
     with LoadDriver(fast_router.url) as load:
         assert start(fast_router.url).status_code == 201
@@ -84,7 +51,7 @@ def test_unhealthy_green_is_rolled_back_without_client_errors(fast_router, upstr
     assert load.failures == []  # failed green requests were retried on blue
 
 
-def test_green_killed_mid_step_is_rolled_back_at_the_next_tick(start_router, upstreams) -> None:  # noqa: F811
+def test_green_killed_mid_step_is_rolled_back_at_the_next_tick(start_router, upstreams) -> None:
     doomed = HttpUpstream("green").start()
     router = start_router(upstreams[Colour.blue].url, doomed.url, env=FAST)
     with LoadDriver(router.url) as load:
@@ -108,7 +75,7 @@ def test_no_traffic_holds_the_step_instead_of_rolling_back(fast_router) -> None:
     assert held and "inconclusive" in held[-1]["message"] and "fewer than the 5 needed" in held[-1]["message"]
 
 
-def test_router_killed_mid_rollout_resumes_the_same_step(start_router, upstreams, tmp_path: Path) -> None:  # noqa: F811
+def test_router_killed_mid_rollout_resumes_the_same_step(start_router, upstreams, tmp_path: Path) -> None:
     state = tmp_path / "resume.db"
     urls = (upstreams[Colour.blue].url, upstreams[Colour.green].url)
     first = start_router(*urls, env=FAST, state=state)
@@ -129,7 +96,7 @@ def test_router_killed_mid_rollout_resumes_the_same_step(start_router, upstreams
     assert load.failures == []
 
 
-def test_operator_actions_and_guards(fast_router, upstreams) -> None:  # noqa: F811
+def test_operator_actions_and_guards(fast_router, upstreams) -> None:
     url = fast_router.url
     assert httpx.post(f"{url}/admin/rollout/pause", headers=AUTH).status_code == 409  # nothing to pause
     assert start(url, steps=[50, 100], interval_s=60).status_code == 201
@@ -148,7 +115,7 @@ def test_operator_actions_and_guards(fast_router, upstreams) -> None:  # noqa: F
     assert httpx.post(f"{url}/admin/rollout").status_code == 401
 
 
-def test_webhooks_gate_and_notify(start_router, upstreams) -> None:  # noqa: F811
+def test_webhooks_gate_and_notify(start_router, upstreams) -> None:
     hook = upstreams[Colour.blue]  # the blue test server also records webhooks
     env = {**FAST, "BLUEGREEN_WEBHOOKS": f'[{{"url": "{hook.url}/hook", "kinds": ["pre-rollout", "step", "promotion"]}}]'}
     router = start_router(upstreams[Colour.blue].url, upstreams[Colour.green].url, env=env)
@@ -167,7 +134,7 @@ def test_webhooks_gate_and_notify(start_router, upstreams) -> None:  # noqa: F81
     assert {h["canary_percent"] for h in hook.seen.hooks if h["kind"] == "step"} == {50.0, 100.0}
 
 
-def test_prometheus_provider_rolls_back_an_erroring_green(start_router, upstreams, tmp_path: Path) -> None:  # noqa: F811
+def test_prometheus_provider_rolls_back_an_erroring_green(start_router, upstreams, tmp_path: Path) -> None:
     from model_backends.launcher import free_port
     from tests.prometheus_server import PrometheusServer
 
@@ -189,7 +156,7 @@ def test_prometheus_provider_rolls_back_an_erroring_green(start_router, upstream
         assert float(query["data"]["result"][0]["value"][1]) > 0  # the verdict came from scraped figures
 
 
-def test_an_unreachable_provider_holds_then_rolls_back_after_its_deadline(start_router, upstreams) -> None:  # noqa: F811
+def test_an_unreachable_provider_holds_then_rolls_back_after_its_deadline(start_router, upstreams) -> None:
     env = {**FAST, "BLUEGREEN_METRICS_PROVIDER__KIND": "prometheus",
            "BLUEGREEN_METRICS_PROVIDER__PROMETHEUS_URL": "http://127.0.0.1:9",  # nothing listens there
            "BLUEGREEN_ROLLOUT__PROVIDER_ERROR_DEADLINE_S": "2"}
@@ -209,7 +176,7 @@ def bluegreen(*args: str, token: str | None = ADMIN_TOKEN, timeout_s: float = 90
 
 
 @pytest.mark.parametrize(("green_fails", "exit_code", "word"), [(False, 0, "promoted"), (True, 2, "rolled back")])
-def test_cutover_cli_follows_the_rollout_to_its_end(fast_router, upstreams, green_fails: bool, exit_code: int,  # noqa: F811
+def test_cutover_cli_follows_the_rollout_to_its_end(fast_router, upstreams, green_fails: bool, exit_code: int,
                                                     word: str) -> None:
     with LoadDriver(fast_router.url) as load:
         if green_fails:  # after the warm-up's golden questions
@@ -243,7 +210,7 @@ def test_cli_commands_and_their_errors(fast_router) -> None:
     assert bad_steps.returncode == 2 and "comma" in bad_steps.stderr
 
 
-def test_operator_script_starts_the_router_and_runs_the_cutover(upstreams, tmp_path: Path) -> None:  # noqa: F811
+def test_operator_script_starts_the_router_and_runs_the_cutover(upstreams, tmp_path: Path) -> None:
     from model_backends.launcher import free_port
 
     repo = Path(__file__).resolve().parents[1]

@@ -7,33 +7,17 @@ import json
 import sqlite3
 import time
 from pathlib import Path
-from typing import Iterator
 
 import httpx
 import psutil
 import pytest
 
 from router.routing import Colour, colour_for_key, percent_to_bp
-from tests.conftest import ADMIN_TOKEN
+from tests.helpers import ADMIN_TOKEN, wait_until
 from tests.http_upstream import HttpUpstream
 
 AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 QUESTION = {"question": "Что такое договор?"}
-
-
-@pytest.fixture(scope="module")
-def pair() -> Iterator[dict[Colour, HttpUpstream]]:
-    upstreams = {colour: HttpUpstream(colour.value).start() for colour in Colour}
-    yield upstreams
-    for upstream in upstreams.values():
-        upstream.stop()
-
-
-@pytest.fixture
-def upstreams(pair: dict[Colour, HttpUpstream]) -> dict[Colour, HttpUpstream]:
-    for upstream in pair.values():
-        upstream.reset()
-    return pair
 
 
 @pytest.fixture
@@ -53,13 +37,6 @@ def status(url: str) -> dict:
 def ask(client: httpx.Client, url: str, session: str | None = None, **body) -> httpx.Response:
     headers = {"X-Session-ID": session} if session else {}
     return client.post(f"{url}/api/v1/chat/legal", json={**QUESTION, **body}, headers=headers)
-
-
-def wait_until(predicate, timeout_s: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        time.sleep(0.05)
 
 
 def test_sessions_follow_the_weights_key_for_key(router) -> None:

@@ -13,8 +13,8 @@ import psutil
 from model_backends.launcher import free_port
 from model_backends.tiny.build import TinyModels
 from scripts.benchlib.traffic import LoadDriver
-from tests.test_rollout_e2e import AUTH, FAST, start, wait_for_phase
-from tests.test_router import wait_until
+from tests.helpers import AUTH, FAST, start, wait_for_phase
+from tests.helpers import wait_until
 
 
 def gone(pid: int) -> bool:

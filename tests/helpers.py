@@ -1,0 +1,47 @@
+"""Helpers the end-to-end tests share: waiting, the admin token, and driving a rollout."""
+
+from __future__ import annotations
+
+import time
+from typing import Callable
+
+import httpx
+
+ADMIN_TOKEN = "test-admin-token"
+AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+FAST = {  # short steps so a whole rollout takes seconds
+    "BLUEGREEN_ROLLOUT__JUDGE__MIN_REQUESTS": "5",
+    "BLUEGREEN_ROLLOUT__TICK_S": "0.2",
+    "BLUEGREEN_ROLLOUT__KEEP_OLD_S": "0",
+    "BLUEGREEN_WINDOW_S": "10",
+    # As many retries in flight as the load driver has clients, so the budget never leaks a green error
+    # (the budget's own limit is tested in test_router.py).
+    "BLUEGREEN_RETRY__MIN_CONCURRENCY": "4",
+}
+
+
+def wait_until(predicate: Callable[[], bool], timeout_s: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        assert time.monotonic() < deadline, "condition not reached in time"
+        time.sleep(0.05)
+
+
+def start(url: str, steps: list[float] = [20, 50, 100], interval_s: float = 1.0) -> httpx.Response:
+    return httpx.post(f"{url}/admin/rollout", json={"steps": steps, "interval_s": interval_s}, headers=AUTH, timeout=30)
+
+
+def rollout(url: str) -> dict:
+    return httpx.get(f"{url}/admin/rollout", headers=AUTH).json()
+
+
+def events(url: str) -> list[dict]:
+    return httpx.get(f"{url}/admin/events", params={"limit": 1000}, headers=AUTH).json()["events"]
+
+
+def wait_for_phase(url: str, phases: set[str], timeout_s: float = 40.0) -> dict:
+    deadline = time.monotonic() + timeout_s
+    while (current := rollout(url))["phase"] not in phases:
+        assert time.monotonic() < deadline, f"still {current['phase']}: {current.get('reason')}"
+        time.sleep(0.1)
+    return current
