@@ -7,7 +7,7 @@ import logging
 from pathlib import Path
 from typing import Awaitable, Callable
 
-from router.routing import bp_to_percent
+from router.routing import weights_for
 from router.state import Event, EventDraft, StateStore
 from router.traffic import Traffic
 
@@ -31,7 +31,7 @@ class Control:
         """Commit green's new share, then route by it; a failed commit leaves traffic unchanged."""
         async with self._lock:
             before = self.traffic.weights()
-            after = {"blue": bp_to_percent(10_000 - green_bp), "green": bp_to_percent(green_bp)}
+            after = weights_for(green_bp)
             message = f"weights blue {after['blue']:g} % / green {after['green']:g} %" + (f": {reason}" if reason else "")
             candidate = await self.check(green_bp) if self.check else None
             event = await asyncio.to_thread(

@@ -94,6 +94,11 @@ def bp_to_percent(bp: int) -> float:
     return round(bp / 100, 2)
 
 
+def weights_for(green_bp: int) -> dict[str, float]:
+    """Both colours' shares in percent, as the admin API and the nginx config show them."""
+    return {"blue": bp_to_percent(FULL_WEIGHT_BP - green_bp), "green": bp_to_percent(green_bp)}
+
+
 @dataclass(frozen=True)
 class Availability:
     """What the probes know: a colour that is not ready takes no new traffic."""

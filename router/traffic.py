@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from router.metrics import RouterMetrics
-from router.routing import FULL_WEIGHT_BP, Availability, Colour, bp_to_percent
+from router.routing import Availability, Colour, weights_for
 
 
 @dataclass
@@ -34,7 +34,7 @@ class Traffic:
         return Availability(blue=self.health[Colour.blue].ready, green=self.health[Colour.green].ready)
 
     def weights(self) -> dict[str, float]:
-        return {"blue": bp_to_percent(FULL_WEIGHT_BP - self.green_bp), "green": bp_to_percent(self.green_bp)}
+        return weights_for(self.green_bp)
 
     def apply(self, green_bp: int, stable: Colour | None = None) -> None:
         self.green_bp = green_bp

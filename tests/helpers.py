@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Callable
 
@@ -45,3 +46,14 @@ def wait_for_phase(url: str, phases: set[str], timeout_s: float = 40.0) -> dict:
         assert time.monotonic() < deadline, f"still {current['phase']}: {current.get('reason')}"
         time.sleep(0.1)
     return current
+
+
+def stream_arrivals(url: str, events: int = 4, delay_s: float = 0.4) -> tuple[str, list[tuple[float, str]]]:
+    """Ask for a stream of `events` deltas `delay_s` apart: (X-Backend, [(arrival time, delta), ...])."""
+    arrivals = []
+    with httpx.stream("POST", f"{url}/api/v1/chat/legal", timeout=30,
+                      json={"question": "Что такое договор?", "stream": True, "events": events, "delay_s": delay_s}) as response:
+        for line in response.iter_lines():
+            if line.startswith("data: {"):
+                arrivals.append((time.monotonic(), json.loads(line[6:])["delta"]))
+    return response.headers["x-backend"], arrivals

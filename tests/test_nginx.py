@@ -16,7 +16,7 @@ from router.dataplanes.nginx import NginxError
 from router.routing import Colour, colour_for_key, percent_to_bp
 from tests.http_upstream import HttpUpstream
 from router.dataplanes.nginx_process import NginxProcess, local_nginx_options
-from tests.helpers import wait_until
+from tests.helpers import stream_arrivals, wait_until
 
 QUESTION = {"question": "Что такое договор?"}
 
@@ -84,14 +84,9 @@ def test_cookieless_clients_split_and_then_stick(nginx) -> None:
 
 def test_sse_arrives_unbuffered_through_nginx(nginx, upstreams) -> None:
     nginx.set_green(10_000)
-    arrivals = []
-    with httpx.stream("POST", f"{nginx.url}/api/v1/chat/legal", timeout=30,
-                      json={**QUESTION, "stream": True, "events": 4, "delay_s": 0.4}) as response:
-        assert response.headers["x-backend"] == "green"
-        for line in response.iter_lines():
-            if line.startswith("data: {"):
-                arrivals.append(time.monotonic())
-    assert len(arrivals) == 4 and arrivals[0] < upstreams[Colour.green].seen.last_event_sent_at
+    colour, arrivals = stream_arrivals(nginx.url)
+    assert colour == "green"
+    assert len(arrivals) == 4 and arrivals[0][0] < upstreams[Colour.green].seen.last_event_sent_at
 
 
 def test_green_failures_are_retried_on_blue(upstreams, tmp_path: Path) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import sqlite3
 import time
 from pathlib import Path
@@ -13,7 +12,7 @@ import psutil
 import pytest
 
 from router.routing import Colour, colour_for_key, percent_to_bp
-from tests.helpers import ADMIN_TOKEN, wait_until
+from tests.helpers import ADMIN_TOKEN, stream_arrivals, wait_until
 from tests.http_upstream import HttpUpstream
 
 AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
@@ -102,13 +101,8 @@ def test_a_pooled_connection_the_backend_closed_is_replaced(router, upstreams) -
 
 def test_stream_passes_through_unbuffered(router, upstreams) -> None:
     set_green(router.url, 100)
-    arrivals = []
-    with httpx.stream("POST", f"{router.url}/api/v1/chat/legal", timeout=30,
-                      json={**QUESTION, "stream": True, "events": 4, "delay_s": 0.4}) as response:
-        assert response.headers["x-backend"] == "green"
-        for line in response.iter_lines():
-            if line.startswith("data: {"):
-                arrivals.append((time.monotonic(), json.loads(line[6:])["delta"]))
+    colour, arrivals = stream_arrivals(router.url)
+    assert colour == "green"
     assert [d for _, d in arrivals] == ["green-0", "green-1", "green-2", "green-3"]
     # The first event reached the client before the upstream had even sent its last one.
     assert arrivals[0][0] < upstreams[Colour.green].seen.last_event_sent_at

@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 import jinja2
 from pydantic import BaseModel, ConfigDict, Field
 
-from router.routing import FULL_WEIGHT_BP, bp_to_percent
+from router.routing import FULL_WEIGHT_BP, weights_for
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "nginx"
 
@@ -78,7 +78,7 @@ def render_nginx(options: NginxOptions, blue_url: str, green_url: str, green_bp:
     prefix = options.prefix.resolve()
     return environment.get_template("nginx.conf.j2").render(
         nginx=options,
-        weights={"blue": bp_to_percent(FULL_WEIGHT_BP - green_bp), "green": bp_to_percent(green_bp)},
+        weights=weights_for(green_bp),
         split=split_lines(green_bp),
         backends={"blue": {"address": address_of(blue_url)}, "green": {"address": address_of(green_url)}},
         session_header_var=session_header.lower().replace("-", "_"),
