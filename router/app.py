@@ -31,7 +31,7 @@ from router.providers import make_provider
 from router.proxy import Proxy
 from router.ratelimit import RateLimiter
 from router.rollout import FINISHED, Rollout
-from router.runtimes.local import LocalRuntime
+from router.runtimes import make_runtime
 from router.routing import Colour, percent_to_bp
 from router.state import RouterState, StateStore
 from router.traffic import Traffic
@@ -97,7 +97,7 @@ def create_app(config: RouterConfig) -> ASGIApp:
     prober = Prober({c: config.backend_url(c.value) for c in Colour}, config.probes, traffic, store)
     proxy = Proxy(config, traffic, upstreams, windows, metrics, RateLimiter(config.rate_limit), on_connect_failure=prober.wake)
     nginx = _nginx_sync(config, traffic) if config.data_plane == "nginx" else None
-    runtime = LocalRuntime(config.runtime, store) if config.runtime.kind == "local" else None
+    runtime = make_runtime(config.runtime, store)  # a docker runtime builds its image here, before serving
     follower = None
     judged_windows = windows
     if config.metrics_provider.kind == "nginx_log":

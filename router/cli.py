@@ -19,6 +19,7 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 console = Console(stderr=True)
 
 EXIT_CONFIG = 2
+EXIT_UNAVAILABLE = 3  # the state file or the runtime (Docker engine, image) cannot be used
 
 
 @app.callback()
@@ -51,6 +52,7 @@ def serve(
     import uvicorn
 
     from router.app import create_app
+    from router.runtimes import RuntimeUnavailable
     from router.state import StateUnavailable
 
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -62,6 +64,9 @@ def serve(
     except StateUnavailable as exc:
         console.print(f"[red]cannot use the state file:[/] {exc}")
         raise typer.Exit(EXIT_CONFIG) from exc
+    except RuntimeUnavailable as exc:
+        console.print(f"[red]cannot run the backends:[/] {exc}")
+        raise typer.Exit(EXIT_UNAVAILABLE) from exc
     uvicorn.run(application, host=settings.host, port=settings.port, log_level=log_level,
                 access_log=False, proxy_headers=False, timeout_graceful_shutdown=10)
 

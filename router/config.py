@@ -15,7 +15,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from router.dataplanes.nginx import NginxOptions
 from router.providers import ProviderOptions
 from router.rollout import RolloutOptions
-from router.runtimes.local import RuntimeOptions
+from router.runtimes.options import RuntimeOptions
 from router.routing import percent_to_bp
 from router.webhooks import WebhookOptions
 
@@ -107,10 +107,11 @@ class RouterConfig(BaseSettings):
 
     @model_validator(mode="after")
     def _runtime_urls(self) -> "RouterConfig":
-        """With the local runtime the router starts the backends, so their URLs follow its ports."""
-        if self.runtime.kind == "local":
+        """When the router starts the backends (local or docker runtime), their URLs follow its ports."""
+        if self.runtime.kind != "none":
             if self.runtime.blue is None or self.runtime.green is None:
-                raise ValueError("runtime.kind local needs runtime.blue and runtime.green (engine, model, port)")
+                raise ValueError(f"runtime.kind {self.runtime.kind} needs runtime.blue and runtime.green "
+                                 "(engine, model, port)")
             self.blue = BackendTarget(url=f"http://127.0.0.1:{self.runtime.blue.port}")
             self.green = BackendTarget(url=f"http://127.0.0.1:{self.runtime.green.port}")
         return self

@@ -22,7 +22,7 @@ from router.rollout import (
     FINISHED, Decision, Notify, Observation, Phase, Rollout, RolloutOptions, StopColour, command, decide, new_rollout,
 )
 from router.routing import Colour
-from router.runtimes.local import LocalRuntime
+from router.runtimes.managed import ManagedRuntime
 from router.state import Event, StateStore, StateUnavailable
 from router.traffic import Traffic
 from router.warmup import warm_up
@@ -45,7 +45,7 @@ class Controller(Periodic):
                  hooks: Webhooks, urls: dict[Colour, str], window_s: float, rollout: Rollout | None,
                  metrics: RouterMetrics | None = None,
                  apply_weights: Callable[[int], Awaitable[None]] | None = None,
-                 runtime: LocalRuntime | None = None) -> None:
+                 runtime: ManagedRuntime | None = None) -> None:
         super().__init__()
         self.options, self.store, self.traffic, self.provider, self.hooks = options, store, traffic, provider, hooks
         self.interval_s = options.tick_s

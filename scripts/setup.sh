@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
-# Install the system tools the tests use (Prometheus, nginx) when missing, then create .venv and
-# install the project with every engine, once per pyproject.toml version.
+# Install the system tools the tests use (Prometheus, nginx, a Docker engine, debootstrap for the
+# offline base image, docker-compose to validate the compose files) when missing, then create
+# .venv and install the project with every engine, once per pyproject.toml version.
 # Idempotent: a second run with the tools present and an unchanged pyproject.toml does nothing. llama-cpp-python is
 # compiled from source the first time (10-15 minutes on 2 cores); pip keeps the built wheel in
 # its cache, so later set-ups (fresh clones included) reuse it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-SYSTEM_PACKAGES=(prometheus nginx)
+SYSTEM_PACKAGES=(prometheus nginx docker.io debootstrap docker-compose)
 missing=()
-for tool in prometheus promtool nginx; do
+for tool in prometheus promtool nginx dockerd debootstrap docker-compose; do
   command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
 done
 if [ "${#missing[@]}" -gt 0 ]; then
@@ -17,13 +18,14 @@ if [ "${#missing[@]}" -gt 0 ]; then
   SUDO=""
   [ "$(id -u)" -eq 0 ] || SUDO="sudo"
   $SUDO apt-get update -qq
-  # The packages' own services are not needed: the tests start their own on loopback ports.
+  # The packages' own services are not started: the tests start their own (on loopback ports;
+  # dockerd through scripts/dockerd.sh when none runs).
   DEBIAN_FRONTEND=noninteractive RUNLEVEL=1 $SUDO apt-get install -y -qq --no-install-recommends "${SYSTEM_PACKAGES[@]}" >/dev/null
 fi
 
 PYTHON=${PYTHON:-python3}
 VENV=.venv
-stamp="$VENV/.installed-$(sha256sum pyproject.toml | cut -c1-16)"
+stamp="$VENV/.installed-$(cat pyproject.toml scripts/setup.sh | sha256sum | cut -c1-16)"
 
 if [ -f "$stamp" ]; then
   exit 0
@@ -33,7 +35,7 @@ echo "== setting up $VENV (first run compiles llama-cpp-python; later runs reuse
 "$VENV/bin/pip" install --quiet --upgrade pip wheel
 # The CPU build of torch; any other spec would download a multi-GB CUDA build.
 "$VENV/bin/pip" install --quiet "torch==2.13.0"
-CMAKE_BUILD_PARALLEL_LEVEL="$(nproc)" "$VENV/bin/pip" install --progress-bar off -e ".[llama,vistral,dev]"
+CMAKE_BUILD_PARALLEL_LEVEL="$(nproc)" "$VENV/bin/pip" install --progress-bar off -e ".[llama,vistral,docker,dev]"
 rm -f "$VENV"/.installed-*
 touch "$stamp"
 echo "== $VENV ready"

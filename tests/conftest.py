@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 from typing import Iterator
 
@@ -14,6 +15,7 @@ from tests.helpers import ADMIN_TOKEN
 from tests.http_upstream import HttpUpstream
 
 REPO = Path(__file__).resolve().parents[1]
+DOCKER_TEST_IMAGE = "bluegreen-llm:test"
 
 
 @pytest.fixture(scope="session")
@@ -96,3 +98,31 @@ def start_router(tmp_path: Path, logs_dir: Path) -> Iterator:
     yield start
     for router in started:
         router.stop()
+
+
+def _script(*args: str) -> str:
+    done = subprocess.run(["bash", *args], cwd=REPO, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, f"{' '.join(args)} failed ({done.returncode}):\n{done.stdout[-2000:]}{done.stderr[-2000:]}"
+    return done.stdout
+
+
+@pytest.fixture(scope="session")
+def docker_image() -> Iterator[str]:
+    """The backend image with the llama engine, built from compose/Dockerfile like an operator would offline.
+
+    Starts a Docker engine if none answers (stopped again at the end), builds the debootstrap base
+    image once (reused while it exists), fills compose/wheels from pip's cache, and builds.
+    """
+    from router.runtimes.docker import build_image, connect
+    from router.runtimes.options import DockerOptions
+
+    engine = _script("scripts/dockerd.sh", "start")
+    try:
+        base = _script("scripts/build-base-image.sh").strip().splitlines()[-1].removeprefix("BASE_IMAGE=")
+        _script("scripts/build-wheels.sh", "llama")
+        build_image(connect(), DockerOptions(image=DOCKER_TEST_IMAGE, base_image=base, engines="llama"),
+                    on_line=lambda line: None)
+        yield DOCKER_TEST_IMAGE
+    finally:
+        if engine.startswith("started"):
+            _script("scripts/dockerd.sh", "stop")

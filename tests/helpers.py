@@ -40,6 +40,14 @@ def events(url: str) -> list[dict]:
     return httpx.get(f"{url}/admin/events", params={"limit": 1000}, headers=AUTH).json()["events"]
 
 
+def admin_status(url: str) -> dict:
+    return httpx.get(f"{url}/admin/status", headers=AUTH).json()
+
+
+def event_kinds(url: str) -> list[str]:
+    return [event["kind"] for event in events(url)]
+
+
 def wait_for_phase(url: str, phases: set[str], timeout_s: float = 40.0) -> dict:
     deadline = time.monotonic() + timeout_s
     while (current := rollout(url))["phase"] not in phases:

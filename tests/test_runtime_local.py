@@ -7,26 +7,16 @@ import os
 import signal
 from pathlib import Path
 
-import httpx
 import psutil
 
 from model_backends.launcher import free_port
 from model_backends.tiny.build import TinyModels
 from scripts.benchlib.traffic import LoadDriver
-from tests.helpers import AUTH, FAST, start, wait_for_phase
-from tests.helpers import wait_until
+from tests.helpers import FAST, admin_status, event_kinds, start, wait_for_phase, wait_until
 
 
 def gone(pid: int) -> bool:
     return not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
-
-
-def status(url: str) -> dict:
-    return httpx.get(f"{url}/admin/status", headers=AUTH).json()
-
-
-def kinds(url: str) -> list[str]:
-    return [e["kind"] for e in httpx.get(f"{url}/admin/events", params={"limit": 1000}, headers=AUTH).json()["events"]]
 
 
 def test_router_runs_the_backends_through_a_whole_cutover(start_router, tiny_models: TinyModels, tmp_path: Path) -> None:
@@ -37,27 +27,28 @@ def test_router_runs_the_backends_through_a_whole_cutover(start_router, tiny_mod
     router = start_router("http://unused:1", "http://unused:2", env=env)
 
     # Only the stable colour runs at first.
-    wait_until(lambda: status(router.url)["backends"]["blue"]["ready"] and "blue" in status(router.url)["runtime"],
+    wait_until(lambda: admin_status(router.url)["backends"]["blue"]["ready"]
+               and "blue" in admin_status(router.url)["runtime"],
                timeout_s=60)
-    assert "green" not in status(router.url)["runtime"]
-    first_blue = status(router.url)["runtime"]["blue"]["pid"]
+    assert "green" not in admin_status(router.url)["runtime"]
+    first_blue = admin_status(router.url)["runtime"]["blue"]["pid"]
 
     # A crashed backend is noticed, recorded and restarted.
     os.kill(first_blue, signal.SIGKILL)
-    wait_until(lambda: status(router.url)["runtime"].get("blue", {}).get("pid") not in (None, first_blue), timeout_s=20)
-    wait_until(lambda: status(router.url)["backends"]["blue"]["ready"], timeout_s=60)
-    assert "backend_crashed" in kinds(router.url)
-    assert status(router.url)["runtime"]["blue"]["restarts"] == 1
+    wait_until(lambda: admin_status(router.url)["runtime"].get("blue", {}).get("pid") not in (None, first_blue), timeout_s=20)
+    wait_until(lambda: admin_status(router.url)["backends"]["blue"]["ready"], timeout_s=60)
+    assert "backend_crashed" in event_kinds(router.url)
+    assert admin_status(router.url)["runtime"]["blue"]["restarts"] == 1
 
     # The rollout starts green through the runtime, promotes it, then releases blue.
     with LoadDriver(router.url) as load:
         assert start(router.url, steps=[50, 100], interval_s=1).status_code == 201
         assert wait_for_phase(router.url, {"promoted", "rolled_back", "failed"}, timeout_s=90)["phase"] == "promoted"
     assert load.failures == [] and load.colours["green"] > 0
-    blue_pid = status(router.url)["runtime"]["blue"]["pid"]
-    wait_until(lambda: "blue" not in status(router.url)["runtime"] and gone(blue_pid), timeout_s=20)
-    green_pid = status(router.url)["runtime"]["green"]["pid"]
-    assert {"backend_started", "backend_stopped", "promoted"} <= set(kinds(router.url))
+    blue_pid = admin_status(router.url)["runtime"]["blue"]["pid"]
+    wait_until(lambda: "blue" not in admin_status(router.url)["runtime"] and gone(blue_pid), timeout_s=20)
+    green_pid = admin_status(router.url)["runtime"]["green"]["pid"]
+    assert {"backend_started", "backend_stopped", "promoted"} <= set(event_kinds(router.url))
 
     # Nothing is left running once the router stops.
     router.stop()
