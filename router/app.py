@@ -98,12 +98,16 @@ def create_app(config: RouterConfig) -> ASGIApp:
     proxy = Proxy(config, traffic, upstreams, windows, metrics, RateLimiter(config.rate_limit), on_connect_failure=prober.wake)
     nginx = _nginx_sync(config, traffic) if config.data_plane == "nginx" else None
     runtime = make_runtime(config.runtime, store)  # a docker runtime builds its image here, before serving
+    # nginx's access log: what nginx served is the router's exported traffic (nginx data plane), and/or
+    # what the judge reads (nginx_log provider, in windows of its own).
     follower = None
     judged_windows = windows
     if config.metrics_provider.kind == "nginx_log":
         judged_windows = {colour: SlidingWindow(config.window_s) for colour in Colour}
+    if config.data_plane == "nginx" or config.metrics_provider.kind == "nginx_log":
         addresses = {address_of(config.backend_url(c.value)): c for c in Colour}
-        follower = AccessLogFollower(config.nginx.access_log, addresses, judged_windows)
+        follower = AccessLogFollower(config.nginx.access_log, addresses, judged_windows,
+                                     metrics if config.data_plane == "nginx" else None)
     controller = Controller(
         config.rollout, store, traffic, make_provider(config.metrics_provider, judged_windows), Webhooks(config.webhooks),
         {c: config.backend_url(c.value) for c in Colour}, config.window_s,

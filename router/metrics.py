@@ -10,6 +10,7 @@ LATENCY_BUCKETS = (
 )
 
 
+KNOWN_ROUTES = frozenset({"/api/v1/chat/legal", "/v1/chat/completions", "/v1/models"})
 FAILURE_KINDS = ("connect", "status", "first_byte_timeout", "idle_timeout", "broken")
 RETRY_DENIALS = ("budget", "blue_not_ready", "disabled")
 REFUSALS = ("body_too_large", "rate_limited", "client_disconnected")
@@ -45,6 +46,13 @@ class RouterMetrics:
                                    ["phase"], registry=r)
         self.stable = Gauge("bluegreen_stable_colour", "1 for the colour that is the stable one", ["colour"], registry=r)
         self._initialise_known_series()
+
+    def observe_attempt(self, colour: str, path: str, status: int, latency_s: float, ttft_s: float | None) -> None:
+        """One backend attempt, whichever data plane made it (the router itself, or nginx by its access log)."""
+        self.requests.labels(colour, path if path in KNOWN_ROUTES else "other", str(status)).inc()
+        self.duration.labels(colour).observe(latency_s)
+        if ttft_s is not None:
+            self.ttft.labels(colour).observe(ttft_s)
 
     def _initialise_known_series(self) -> None:
         """Export every known failure series at 0 from the start, so rate() and dashboards see them

@@ -38,7 +38,6 @@ REQUEST_HOP_BY_HOP = frozenset({
 })
 # The router's server stamps its own Date and Server, as nginx does.
 RESPONSE_HOP_BY_HOP = (REQUEST_HOP_BY_HOP - {b"content-length"}) | {b"date", b"server"}
-KNOWN_ROUTES = frozenset({"/api/v1/chat/legal", "/v1/chat/completions", "/v1/models"})
 
 
 class RequestRefused(Exception):
@@ -55,7 +54,7 @@ class Exchange:
 
     method: str
     target: str
-    route: str
+    path: str
     headers: list[tuple[bytes, bytes]]
     body: bytes
     request_id: str
@@ -105,7 +104,7 @@ class Proxy:
             extra = [*ids, set_cookie_header(self.config.session_cookie, session.key, self.config.cookie_max_age_s)]
         path = scope["path"]
         exchange = Exchange(
-            method=scope["method"], target=_target(scope), route=path if path in KNOWN_ROUTES else "other",
+            method=scope["method"], target=_target(scope), path=path,
             headers=self._upstream_headers(headers, scope, request_id), body=body, request_id=request_id,
             extra_response_headers=extra,
         )
@@ -225,7 +224,7 @@ class Proxy:
         try:
             return await self.upstreams[colour].open(exchange.method, exchange.target, exchange.headers, exchange.body)
         except UpstreamFailure as failure:
-            self._record(colour, exchange.route, failure.status, time.perf_counter() - started, None, ok=False)
+            self._record(colour, exchange.path, failure.status, time.perf_counter() - started, None, ok=False)
             self.metrics.upstream_errors.labels(colour.value, failure.kind).inc()
             if failure.kind == "connect" and self.on_connect_failure is not None:
                 self.on_connect_failure(colour, failure.detail)
@@ -259,7 +258,7 @@ class Proxy:
             await opened.close()
             self._end_attempt(exchange, colour)
             if record or not ok:
-                self._record(colour, exchange.route, opened.status, time.perf_counter() - exchange.attempt_started,
+                self._record(colour, exchange.path, opened.status, time.perf_counter() - exchange.attempt_started,
                              opened.ttft_s, ok=ok and opened.status < 500)
 
     async def _answer_failure(self, exchange: Exchange, colour: Colour, failure: UpstreamFailure, send: Send) -> None:
@@ -279,12 +278,9 @@ class Proxy:
         self.budget.finished(exchange.is_retry)
         self.metrics.in_flight.labels(colour.value).dec()
 
-    def _record(self, colour: Colour, route: str, status: int, latency_s: float, ttft_s: float | None, ok: bool) -> None:
+    def _record(self, colour: Colour, path: str, status: int, latency_s: float, ttft_s: float | None, ok: bool) -> None:
         self.windows[colour].add(ok, latency_s, ttft_s)
-        self.metrics.requests.labels(colour.value, route, str(status)).inc()
-        self.metrics.duration.labels(colour.value).observe(latency_s)
-        if ttft_s is not None:
-            self.metrics.ttft.labels(colour.value).observe(ttft_s)
+        self.metrics.observe_attempt(colour.value, path, status, latency_s, ttft_s)
 
 
 class _ClientGone(Exception):

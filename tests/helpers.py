@@ -65,3 +65,12 @@ def stream_arrivals(url: str, events: int = 4, delay_s: float = 0.4) -> tuple[st
             if line.startswith("data: {"):
                 arrivals.append((time.monotonic(), json.loads(line[6:])["delta"]))
     return response.headers["x-backend"], arrivals
+
+
+def metric_total(url: str, name: str, **labels: str) -> float:
+    """The sum of a metric's samples at `url`/metrics whose labels include `labels`."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    text = httpx.get(f"{url}/metrics").text
+    return sum(sample.value for family in text_string_to_metric_families(text) for sample in family.samples
+               if sample.name == name and labels.items() <= sample.labels.items())

@@ -148,7 +148,7 @@ def _router_env(options) -> dict[str, str]:
 def test_rollout_through_nginx_judged_from_its_access_log(start_router, upstreams, tmp_path: Path,
                                                           green_fails: bool) -> None:
     from scripts.benchlib.traffic import LoadDriver
-    from tests.helpers import AUTH, rollout, start, wait_for_phase
+    from tests.helpers import AUTH, metric_total, rollout, start, wait_for_phase
 
     options = local_nginx_options(tmp_path / "nginx")
     blue, green = upstreams[Colour.blue], upstreams[Colour.green]
@@ -171,6 +171,12 @@ def test_rollout_through_nginx_judged_from_its_access_log(start_router, upstream
             assert httpx.post(f"{server.url}/api/v1/chat/legal", json=QUESTION).headers["x-backend"] == "green"
         assert load.failures == [] and load.colours["green"] + load.colours["blue"] == load.answered
         assert rollout(router.url)["last_verdict"] is not None or green_fails
+        # What nginx served is exported by the router, in the series the dashboard reads.
+        served = {c: metric_total(router.url, "bluegreen_requests_total", colour=c) for c in ("blue", "green")}
+        assert served["blue"] > 0 and served["green"] > 0
+        green_errors = metric_total(router.url, "bluegreen_upstream_errors_total", colour="green")
+        assert (green_errors > 0) == green_fails
+        assert metric_total(router.url, "bluegreen_retries_total", kind="status") == green_errors  # each on blue
 
 
 def test_router_refuses_weights_nginx_rejects(start_router, upstreams, tmp_path: Path) -> None:
@@ -201,8 +207,8 @@ def test_access_log_lines_count_every_attempt() -> None:
     retried = ('{"colour":"green","upstream_addr":"127.0.0.1:8002, 127.0.0.1:8001","upstream_status":"502, 200",'
                '"upstream_response_time":"0.004, 0.010","upstream_header_time":"0.004, 0.009"}')
     attempts = parse_line(retried, COLOURS)
-    assert [(a.colour, a.ok, a.latency_s, a.header_s) for a in attempts] == [
-        (Colour.green, False, 0.004, 0.004), (Colour.blue, True, 0.010, 0.009)]
+    assert [(a.colour, a.ok, a.status, a.latency_s, a.header_s) for a in attempts] == [
+        (Colour.green, False, 502, 0.004, 0.004), (Colour.blue, True, 200, 0.010, 0.009)]
     refused = '{"upstream_addr":"127.0.0.1:8002","upstream_status":"","upstream_response_time":"0.000","upstream_header_time":"-"}'
     assert parse_line(refused, COLOURS) == []
     assert parse_line("not json", COLOURS) == [] and parse_line('{"status": 429}', COLOURS) == []

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from router.background import Periodic
+from router.metrics import RouterMetrics
 from router.routing import Colour
 from router.windows import SlidingWindow
 
@@ -23,9 +24,14 @@ log = logging.getLogger("bluegreen.nginx_log")
 @dataclass(frozen=True)
 class Attempt:
     colour: Colour
-    ok: bool
+    status: int
     latency_s: float
     header_s: float | None
+    path: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.status < 500
 
 
 def _split(value: str) -> list[str]:
@@ -53,7 +59,7 @@ def parse_line(line: str, colours: dict[str, Colour]) -> list[Attempt]:
         if colour is None:
             continue
         code = int(status) if status.isdigit() else 502
-        attempts.append(Attempt(colour, code < 500, _seconds(total) or 0.0, _seconds(header)))
+        attempts.append(Attempt(colour, code, _seconds(total) or 0.0, _seconds(header), entry.get("uri", "")))
     return attempts
 
 
@@ -61,9 +67,10 @@ class AccessLogFollower(Periodic):
     name = "nginx-log"
 
     def __init__(self, path: Path, colours: dict[str, Colour], windows: dict[Colour, SlidingWindow],
-                 interval_s: float = 0.2) -> None:
+                 metrics: RouterMetrics | None = None, interval_s: float = 0.2) -> None:
         super().__init__()
         self.path, self.colours, self.windows, self.interval_s = path, colours, windows, interval_s
+        self.metrics = metrics  # with the nginx data plane, nginx's traffic is the router's exported traffic
         self._inode: int | None = None
         self._offset = 0
         self._partial = b""
@@ -85,10 +92,23 @@ class AccessLogFollower(Periodic):
         *lines, self._partial = data.split(b"\n")
         recorded = 0
         for line in lines:
-            for attempt in parse_line(line.decode("utf-8", "replace"), self.colours):
+            attempts = parse_line(line.decode("utf-8", "replace"), self.colours)
+            for attempt in attempts:
                 self.windows[attempt.colour].add(attempt.ok, attempt.latency_s, attempt.header_s)
-                recorded += 1
+            if self.metrics is not None:
+                self._export(attempts)
+            recorded += len(attempts)
         return recorded
+
+    def _export(self, attempts: list[Attempt]) -> None:
+        """The same series the builtin data plane exports: nginx only tells a 5xx (or 502 for no answer)."""
+        for attempt in attempts:
+            self.metrics.observe_attempt(attempt.colour.value, attempt.path, attempt.status, attempt.latency_s,
+                                         attempt.header_s)
+            if not attempt.ok:
+                self.metrics.upstream_errors.labels(attempt.colour.value, "status").inc()
+        if len(attempts) > 1 and attempts[0].colour is Colour.green and not attempts[0].ok:
+            self.metrics.retries.labels("status").inc()
 
     def start(self) -> None:
         if self.path.exists():  # judge only what happens from now on
