@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -19,7 +20,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from router.routing import FULL_WEIGHT_BP, weights_for
 
-TEMPLATES = Path(__file__).resolve().parents[2] / "nginx"
+# A source checkout's nginx/, else where an installed package put it (pyproject's data-files).
+TEMPLATES = [Path(__file__).resolve().parents[2] / "nginx", Path(sys.prefix) / "share" / "bluegreen" / "nginx"]
 
 
 class NginxOptions(BaseModel):
