@@ -74,3 +74,20 @@ def metric_total(url: str, name: str, **labels: str) -> float:
     text = httpx.get(f"{url}/metrics").text
     return sum(sample.value for family in text_string_to_metric_families(text) for sample in family.samples
                if sample.name == name and labels.items() <= sample.labels.items())
+
+
+def assert_restarted(url: str, colour: str) -> None:
+    """A runtime-managed backend that crashed is ready again, recorded, and counted as one restart."""
+    wait_until(lambda: admin_status(url)["backends"][colour]["ready"], timeout_s=60)
+    assert "backend_crashed" in event_kinds(url)
+    assert admin_status(url)["runtime"][colour]["restarts"] == 1
+
+
+def promote_under_load(url: str, steps: list[float] = [50, 100]) -> None:
+    """Run a rollout to the end under client load: promoted, green served, no client error."""
+    from scripts.benchlib.traffic import LoadDriver
+
+    with LoadDriver(url) as load:
+        assert start(url, steps=steps, interval_s=1).status_code == 201
+        assert wait_for_phase(url, {"promoted", "rolled_back", "failed"}, timeout_s=90)["phase"] == "promoted"
+    assert load.failures == [] and load.colours["green"] > 0

@@ -13,8 +13,7 @@ import pytest
 
 from model_backends.launcher import free_port
 from model_backends.tiny.build import TinyModels
-from scripts.benchlib.traffic import LoadDriver
-from tests.helpers import FAST, admin_status, event_kinds, events, start, wait_for_phase, wait_until
+from tests.helpers import FAST, admin_status, assert_restarted, events, promote_under_load, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -58,15 +57,10 @@ def test_router_runs_blue_and_green_as_containers(start_router, docker_image: st
         subprocess.run(["docker", "kill", f"{instance}-blue"], check=True, capture_output=True)
         wait_until(lambda: containers(instance).get("blue", {}).get("id") not in (None, running["blue"]["id"]),
                    timeout_s=20)
-        wait_until(lambda: admin_status(router.url)["backends"]["blue"]["ready"], timeout_s=60)
-        assert "backend_crashed" in event_kinds(router.url)
-        assert admin_status(router.url)["runtime"]["blue"]["restarts"] == 1
+        assert_restarted(router.url, "blue")
 
         # The controller starts green's container, promotes it under load, then removes blue's.
-        with LoadDriver(router.url) as load:
-            assert start(router.url, steps=[50, 100], interval_s=1).status_code == 201
-            assert wait_for_phase(router.url, {"promoted", "rolled_back", "failed"}, timeout_s=90)["phase"] == "promoted"
-        assert load.failures == [] and load.colours["green"] > 0
+        promote_under_load(router.url)
         wait_until(lambda: set(containers(instance)) == {"green"}, timeout_s=20)
         green_id = containers(instance)["green"]["id"]
 

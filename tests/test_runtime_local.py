@@ -11,8 +11,7 @@ import psutil
 
 from model_backends.launcher import free_port
 from model_backends.tiny.build import TinyModels
-from scripts.benchlib.traffic import LoadDriver
-from tests.helpers import FAST, admin_status, event_kinds, start, wait_for_phase, wait_until
+from tests.helpers import FAST, admin_status, assert_restarted, event_kinds, promote_under_load, wait_until
 
 
 def gone(pid: int) -> bool:
@@ -36,15 +35,10 @@ def test_router_runs_the_backends_through_a_whole_cutover(start_router, tiny_mod
     # A crashed backend is noticed, recorded and restarted.
     os.kill(first_blue, signal.SIGKILL)
     wait_until(lambda: admin_status(router.url)["runtime"].get("blue", {}).get("pid") not in (None, first_blue), timeout_s=20)
-    wait_until(lambda: admin_status(router.url)["backends"]["blue"]["ready"], timeout_s=60)
-    assert "backend_crashed" in event_kinds(router.url)
-    assert admin_status(router.url)["runtime"]["blue"]["restarts"] == 1
+    assert_restarted(router.url, "blue")
 
     # The rollout starts green through the runtime, promotes it, then releases blue.
-    with LoadDriver(router.url) as load:
-        assert start(router.url, steps=[50, 100], interval_s=1).status_code == 201
-        assert wait_for_phase(router.url, {"promoted", "rolled_back", "failed"}, timeout_s=90)["phase"] == "promoted"
-    assert load.failures == [] and load.colours["green"] > 0
+    promote_under_load(router.url)
     blue_pid = admin_status(router.url)["runtime"]["blue"]["pid"]
     wait_until(lambda: "blue" not in admin_status(router.url)["runtime"] and gone(blue_pid), timeout_s=20)
     green_pid = admin_status(router.url)["runtime"]["green"]["pid"]
