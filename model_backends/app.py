@@ -48,8 +48,9 @@ async def validation_error_handler(request: Request, exc: RequestValidationError
 def _announce_faults(config: BackendConfig) -> None:
     if config.faults.enabled:
         log.warning(
-            "FAULT INJECTION IS ON (drill mode): error_rate=%s latency_ms=%s hang_rate=%s after_requests=%s",
-            config.faults.error_rate, config.faults.latency_ms, config.faults.hang_rate, config.faults.after_requests,
+            "FAULT INJECTION IS ON (drill mode): error_rate=%s latency_ms=%s hang_rate=%s after_requests=%s "
+            "load_delay_s=%s", config.faults.error_rate, config.faults.latency_ms, config.faults.hang_rate,
+            config.faults.after_requests, config.faults.load_delay_s,
         )
 
 

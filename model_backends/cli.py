@@ -33,12 +33,14 @@ def serve(
     fault_latency_ms: Annotated[Optional[int], typer.Option(help="drill: ms added before the first token")] = None,
     fault_hang_rate: Annotated[Optional[float], typer.Option(help="drill: share of requests never answered")] = None,
     fault_after: Annotated[Optional[int], typer.Option(help="drill: requests served cleanly before faults start")] = None,
+    fault_load_delay: Annotated[Optional[float], typer.Option(help="drill: seconds to wait before loading the model")] = None,
     allow_mock: Annotated[Optional[bool], typer.Option("--allow-mock", help="permit the canned mock engine")] = None,
     log_level: Annotated[str, typer.Option(help="debug | info | warning")] = "info",
 ) -> None:
     """Serve one model (flags override the config file, which overrides the defaults)."""
     faults = {k: v for k, v in {"error_rate": fault_error_rate, "latency_ms": fault_latency_ms,
-                                 "hang_rate": fault_hang_rate, "after_requests": fault_after}.items() if v is not None}
+                                 "hang_rate": fault_hang_rate, "after_requests": fault_after,
+                                 "load_delay_s": fault_load_delay}.items() if v is not None}
     from model_backends.config import BackendConfig
 
     try:

@@ -63,11 +63,12 @@ class FaultOptions(_Strict):
     latency_ms: int = Field(0, ge=0, description="added before the first token")
     hang_rate: float = Field(0.0, ge=0, le=1, description="share of requests never answered")
     after_requests: int = Field(0, ge=0, description="serve this many requests cleanly first (a backend that degrades later)")
+    load_delay_s: float = Field(0.0, ge=0, description="wait this long before loading the model (a slow start)")
     seed: int | None = None
 
     @property
     def enabled(self) -> bool:
-        return self.error_rate > 0 or self.latency_ms > 0 or self.hang_rate > 0
+        return self.error_rate > 0 or self.latency_ms > 0 or self.hang_rate > 0 or self.load_delay_s > 0
 
 
 class GenerationDefaults(_Strict):

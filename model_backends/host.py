@@ -46,6 +46,9 @@ class EngineHost:
     def load_blocking(self) -> None:
         """Load the first working engine and warm it up; never raises (the state says what failed)."""
         started = time.perf_counter()
+        if self._config.faults.load_delay_s:
+            self.reason = f"model is loading (drill: delayed {self._config.faults.load_delay_s:g} s)"
+            time.sleep(self._config.faults.load_delay_s)
         try:
             engine, self.attempts = load_first_working(
                 self.specs(), self._config.chat_format, self._config.model_name, self._config.allow_mock

@@ -76,8 +76,8 @@ class ServiceProcess:
             )
         return self
 
-    def wait_ready(self, timeout_s: float = 120.0) -> dict:
-        """Poll `/ready` until 200; raise with the log's tail if the process dies or time runs out."""
+    def wait_ready(self, timeout_s: float = 120.0, path: str = "/ready") -> dict:
+        """Poll `path` until 200; raise with the log's tail if the process dies or time runs out."""
         name = self.module.split(".")[0]
         deadline = time.monotonic() + timeout_s
         last = "no answer yet"
@@ -85,7 +85,7 @@ class ServiceProcess:
             if self._process is not None and self._process.poll() is not None:
                 raise RuntimeError(f"{name} exited with {self._process.returncode}:\n{self.log_tail()}")
             try:
-                response = httpx.get(f"{self.url}/ready", timeout=2.0)
+                response = httpx.get(f"{self.url}{path}", timeout=2.0)
                 if response.status_code == 200:
                     return response.json()
                 last = response.text

@@ -86,13 +86,14 @@ def start_router(tmp_path: Path, logs_dir: Path) -> Iterator:
     started: list[RouterProcess] = []
 
     def start(blue: str, green: str, env: dict[str, str] | None = None, state: Path | None = None,
-              port: int | None = None) -> RouterProcess:
+              port: int | None = None, until_ready: bool = True) -> RouterProcess:
+        """Returns once the router is ready (a backend is), or only up when `until_ready` is off."""
         settings = {"BLUEGREEN_ADMIN_TOKEN": ADMIN_TOKEN, "BLUEGREEN_PROBES__INTERVAL_S": "0.2", **(env or {})}
         args = ["--blue", blue, "--green", green, "--state", str(state or tmp_path / "router.db")]
         router = RouterProcess(args, logs_dir / f"router-{len(started)}.log", port=port, env=settings)
         started.append(router)
         router.start()
-        router.wait_ready(timeout_s=30)
+        router.wait_ready(timeout_s=30, path="/ready" if until_ready else "/health")
         return router
 
     yield start

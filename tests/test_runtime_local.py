@@ -11,7 +11,7 @@ import psutil
 
 from model_backends.launcher import free_port
 from model_backends.tiny.build import TinyModels
-from tests.helpers import FAST, admin_status, assert_restarted, event_kinds, promote_under_load, wait_until
+from tests.helpers import FAST, admin_status, assert_restarted, event_kinds, events, promote_under_load, wait_until
 
 
 def gone(pid: int) -> bool:
@@ -42,8 +42,25 @@ def test_router_runs_the_backends_through_a_whole_cutover(start_router, tiny_mod
     blue_pid = admin_status(router.url)["runtime"]["blue"]["pid"]
     wait_until(lambda: "blue" not in admin_status(router.url)["runtime"] and gone(blue_pid), timeout_s=20)
     green_pid = admin_status(router.url)["runtime"]["green"]["pid"]
-    assert {"backend_started", "backend_stopped", "promoted"} <= set(event_kinds(router.url))
+    assert {"backend_started", "backend_ready", "backend_stopped", "promoted"} <= set(event_kinds(router.url))
 
     # Nothing is left running once the router stops.
     router.stop()
     wait_until(lambda: gone(green_pid), timeout_s=20)
+
+
+def test_a_backend_too_slow_to_start_is_stopped(start_router, tiny_models: TinyModels, tmp_path: Path) -> None:
+    spec = {"engine": "llama_cpp", "model": str(tiny_models.gguf_path)}
+    runtime = {"kind": "local", "logs_dir": str(tmp_path / "backends"), "stop_grace_s": 5, "ready_timeout_s": 2,
+               "restart_on_crash": True, "blue": {**spec, "port": free_port(), "args": ["--fault-load-delay", "60"]},
+               "green": {**spec, "port": free_port()}}
+    router = start_router("http://unused:1", "http://unused:2", env={"BLUEGREEN_RUNTIME": json.dumps(runtime)},
+                          until_ready=False)
+    pid = admin_status(router.url)["runtime"]["blue"]["pid"]
+    assert admin_status(router.url)["runtime"]["blue"]["loading_for_s"] is not None
+
+    wait_until(lambda: "backend_start_timeout" in event_kinds(router.url), timeout_s=15)
+    wait_until(lambda: gone(pid), timeout_s=10)
+    assert "blue" not in admin_status(router.url)["runtime"]  # stopped, not restarted in a loop
+    timeout = next(e for e in events(router.url) if e["kind"] == "backend_start_timeout")
+    assert "not ready after 2 s (model is loading (drill: delayed 60 s))" in timeout["message"]

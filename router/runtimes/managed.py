@@ -1,16 +1,22 @@
 """What every runtime does with the backends it owns, whatever runs them (a process, a container).
 
 The router starts the stable colour when it starts, the canary when a rollout starts, and stops
-the old colour when the fast-rollback window after a promotion is over. A backend that exits on
-its own is noticed within a second (an event; the probes take its traffic away) and restarted if
-configured. Everything started here is stopped when the router exits.
+the old colour when the fast-rollback window after a promotion is over. A started backend is
+watched until its `/ready` passes (an event with the load time) or `ready_timeout_s` runs out
+(it is stopped). A backend that exits on its own is noticed within a second (an event; the probes
+take its traffic away) and restarted if configured. Everything started here is stopped when the
+router exits.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
+from dataclasses import dataclass, field
 from typing import Any, Protocol
+
+import httpx
 
 from router.background import Periodic
 from router.routing import Colour
@@ -43,6 +49,18 @@ class BackendHandle(Protocol):
     def status(self) -> dict[str, Any]: ...
 
 
+@dataclass
+class Running:
+    handle: BackendHandle
+    started_at: float = field(default_factory=time.monotonic)
+    ready_after_s: float | None = None
+
+    def status(self) -> dict[str, Any]:
+        loading = None if self.ready_after_s is not None else round(time.monotonic() - self.started_at, 1)
+        return {**self.handle.status(), "url": self.handle.url, "ready_after_s": self.ready_after_s,
+                "loading_for_s": loading}
+
+
 class ManagedRuntime(Periodic):
     """Starts, watches, restarts and stops one backend per colour; subclasses say how to make one."""
 
@@ -51,8 +69,9 @@ class ManagedRuntime(Periodic):
     def __init__(self, options: RuntimeOptions, store: StateStore) -> None:
         super().__init__()
         self.options, self.store = options, store
-        self.backends: dict[Colour, BackendHandle] = {}
+        self.backends: dict[Colour, Running] = {}
         self.restarts: dict[Colour, int] = {colour: 0 for colour in Colour}
+        self._http = httpx.AsyncClient(timeout=2.0)
 
     def make_handle(self, colour: Colour) -> BackendHandle:
         raise NotImplementedError
@@ -62,41 +81,70 @@ class ManagedRuntime(Periodic):
 
     async def start_colour(self, colour: Colour) -> None:
         """Start `colour` unless it runs already; returns once it is launched (readiness is the probes' job)."""
-        if colour in self.backends and await asyncio.to_thread(self.backends[colour].exit_code) is None:
+        if colour in self.backends and await asyncio.to_thread(self.backends[colour].handle.exit_code) is None:
             return
         handle = self.make_handle(colour)
         message = await asyncio.to_thread(handle.start)
-        self.backends[colour] = handle
+        self.backends[colour] = Running(handle)
         await self._record("backend_started", f"{colour.value}: {message}")
 
-    async def stop_colour(self, colour: Colour) -> None:
-        handle = self.backends.pop(colour, None)
-        if handle is not None:
-            described = _describe(handle)
-            await asyncio.to_thread(handle.stop, self.options.stop_grace_s)
-            await self._record("backend_stopped", f"{colour.value} stopped ({described})")
+    async def stop_colour(self, colour: Colour, why: str = "stopped") -> None:
+        running = self.backends.pop(colour, None)
+        if running is not None:
+            described = _describe(running.handle)
+            await asyncio.to_thread(running.handle.stop, self.options.stop_grace_s)
+            await self._record("backend_stopped", f"{colour.value} {why} ({described})")
 
     async def step(self) -> None:
-        """Notice a backend that exited on its own; restart it when configured."""
-        for colour, handle in list(self.backends.items()):
-            code = await asyncio.to_thread(handle.exit_code)
-            if code is None:
-                continue
-            self.backends.pop(colour)
-            described, tail = _describe(handle), (await asyncio.to_thread(handle.log_tail, 3)).strip()[-300:]
-            await asyncio.to_thread(handle.stop, 0.0)  # release it (a dead container is removed)
-            await self._record("backend_crashed", f"{colour.value} ({described}) exited with {code}: {tail}")
-            if self.options.restart_on_crash:
-                self.restarts[colour] += 1
-                await self.start_colour(colour)
+        """Notice a backend that became ready, one that is too slow to, and one that exited on its own."""
+        for colour, running in list(self.backends.items()):
+            code = await asyncio.to_thread(running.handle.exit_code)
+            if code is not None:
+                await self._crashed(colour, running.handle, code)
+            elif running.ready_after_s is None:
+                await self._watch_start(colour, running)
+
+    async def _crashed(self, colour: Colour, handle: BackendHandle, code: int) -> None:
+        self.backends.pop(colour)
+        described, tail = _describe(handle), (await asyncio.to_thread(handle.log_tail, 3)).strip()[-300:]
+        await asyncio.to_thread(handle.stop, 0.0)  # release it (a dead container is removed)
+        await self._record("backend_crashed", f"{colour.value} ({described}) exited with {code}: {tail}")
+        if self.options.restart_on_crash:
+            self.restarts[colour] += 1
+            await self.start_colour(colour)
+
+    async def _watch_start(self, colour: Colour, running: Running) -> None:
+        elapsed = time.monotonic() - running.started_at
+        not_ready = await self._not_ready(running.handle.url)
+        if not_ready is None:
+            running.ready_after_s = round(elapsed, 1)
+            await self._record("backend_ready", f"{colour.value} ready {elapsed:.1f} s after its start")
+        elif elapsed > self.options.ready_timeout_s:
+            await self._record("backend_start_timeout", f"{colour.value} not ready after "
+                                                        f"{self.options.ready_timeout_s:g} s ({not_ready})")
+            await self.stop_colour(colour, "stopped: too slow to start")
+
+    async def _not_ready(self, url: str) -> str | None:
+        """None when `/ready` passes, else why not (the backend's own reason when it gives one)."""
+        try:
+            response = await self._http.get(f"{url}/ready")
+        except httpx.HTTPError as exc:
+            return f"no answer: {exc.__class__.__name__}"
+        if response.status_code == 200:
+            return None
+        try:
+            return str(response.json().get("reason", response.status_code))
+        except ValueError:
+            return f"HTTP {response.status_code}"
 
     def status(self) -> dict[str, Any]:
-        return {colour.value: {**handle.status(), "url": handle.url, "restarts": self.restarts[colour]}
-                for colour, handle in self.backends.items()}
+        return {colour.value: {**running.status(), "restarts": self.restarts[colour]}
+                for colour, running in self.backends.items()}
 
     async def stop(self) -> None:
         await super().stop()
         await asyncio.gather(*(self.stop_colour(colour) for colour in list(self.backends)))
+        await self._http.aclose()
 
     async def _record(self, kind: str, message: str) -> None:
         log.warning(message)

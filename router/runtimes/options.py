@@ -57,6 +57,8 @@ class RuntimeOptions(BaseModel):
     blue: BackendSpec | None = None
     green: BackendSpec | None = None
     logs_dir: Path = Field(Path("runs/backends"), description="local runtime: one log file per colour")
+    ready_timeout_s: float = Field(900.0, gt=0, description="a started backend must answer /ready within this, "
+                                                           "or it is stopped (event backend_start_timeout)")
     restart_on_crash: bool = True
     stop_grace_s: float = Field(30.0, gt=0, description="SIGTERM, then SIGKILL after this")
     docker: DockerOptions = DockerOptions()
