@@ -110,7 +110,8 @@ class Controller(Periodic):
         now = time.time()
         canary = Colour(rollout.canary)
         health = self.traffic.health[canary]
-        seen = Observation(now=now, canary_ready=health.ready, canary_reason=health.reason)
+        seen = Observation(now=now, canary_ready=health.ready, canary_reason=health.reason,
+                           start_error=self.runtime.start_errors.get(canary) if self.runtime is not None else None)
         if rollout.phase is Phase.warming:
             return dataclasses.replace(seen, warmup_error=await warm_up(self.urls[canary], self.options.warmup))
         if rollout.phase is Phase.promoting and self.options.confirm_promotion and self.hooks.has("confirm-promotion"):

@@ -174,6 +174,7 @@ class Observation:
     now: float
     canary_ready: bool = True
     canary_reason: str = "ready"
+    start_error: str | None = None  # the runtime could not start the canary (no engine, no image, no GPU)
     warmup_error: str | None = None  # None: passed (or not run in this phase)
     verdict: Verdict | None = None  # the step's verdict, once its interval is over
     hard_breach: str | None = None  # a reason to roll back at once
@@ -224,6 +225,9 @@ def decide(rollout: Rollout, seen: Observation, options: RolloutOptions) -> Deci
     now = seen.now
     phase = rollout.phase
     if phase is Phase.starting:
+        if seen.start_error:
+            failed = rollout.to(Phase.failed, now, f"could not start {rollout.canary}: {seen.start_error}")
+            return Decision(failed, _event("rollout_failed", failed, failed.reason, rollout))
         if seen.canary_ready:
             warming = rollout.to(Phase.warming, now, f"{rollout.canary} is ready")
             return Decision(warming, _event("phase_changed", warming, f"{rollout.canary} is ready; warming up", rollout))

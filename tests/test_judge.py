@@ -122,6 +122,13 @@ def test_start_fails_when_the_canary_never_gets_ready() -> None:
     assert d.rollout.phase is Phase.failed and "not ready after 300 s: 503 loading" in d.rollout.reason
 
 
+def test_start_fails_at_once_when_the_runtime_cannot_start_the_canary() -> None:
+    error = "docker could not start bluegreen-green: could not select device driver with capabilities: [[gpu]]"
+    d = decide(started(), Observation(now=2, canary_ready=False, canary_reason="loading", start_error=error), ROLLOUT)
+    assert d.rollout.phase is Phase.failed and d.traffic is None
+    assert d.rollout.reason == f"could not start green: {error}" and d.event.kind == "rollout_failed"
+
+
 def test_failed_warmup_fails_the_rollout_before_any_user_sees_green() -> None:
     warming = dataclasses.replace(started(), phase=Phase.warming)
     d = decide(warming, Observation(now=5, warmup_error="golden question 2/3: answered 500"), ROLLOUT)

@@ -13,7 +13,8 @@ import pytest
 
 from model_backends.launcher import free_port
 from model_backends.tiny.build import TinyModels
-from tests.helpers import FAST, admin_status, assert_restarted, events, promote_under_load, wait_until
+from tests.helpers import (FAST, admin_status, assert_restarted, events, promote_under_load, start, wait_for_phase,
+                           wait_until)
 
 pytestmark = pytest.mark.slow
 
@@ -23,7 +24,7 @@ def containers(instance: str) -> dict[str, dict]:
     import docker
 
     client = docker.from_env()
-    found = client.containers.list(all=True, filters={"label": f"bluegreen.instance={instance}"})
+    found = client.containers.list(all=True, filters={"label": f"bluegreen.instance={instance}"}, ignore_removed=True)
     return {c.labels["bluegreen.colour"]: {"id": c.short_id, "status": c.status, "attrs": c.attrs} for c in found}
 
 
@@ -78,6 +79,30 @@ def test_router_runs_blue_and_green_as_containers(start_router, docker_image: st
     finally:
         for colour in ("blue", "green"):
             subprocess.run(["docker", "rm", "-f", f"{instance}-{colour}"], capture_output=True)
+
+
+def test_a_canary_docker_cannot_start_fails_the_rollout_at_once(start_router, docker_image: str,
+                                                                 tiny_models: TinyModels, tmp_path: Path) -> None:
+    import docker
+
+    if "nvidia" in docker.from_env().info().get("Runtimes", {}):
+        pytest.skip("this engine can give green a GPU")
+    instance = f"bggpu{os.getpid()}"
+    env = runtime_env(docker_image, instance, tiny_models.gguf_path)
+    runtime = json.loads(env["BLUEGREEN_RUNTIME"])
+    runtime["green"]["resources"] = {"gpus": 1}  # Vistral's request, on an engine with no GPU runtime
+    env["BLUEGREEN_RUNTIME"] = json.dumps(runtime)
+    router = start_router("http://unused:1", "http://unused:2", env=env)
+    try:
+        wait_until(lambda: admin_status(router.url)["backends"]["blue"]["ready"], timeout_s=60)
+        assert start(router.url).status_code == 201
+        failed = wait_for_phase(router.url, {"failed", "promoted", "rolled_back"}, timeout_s=20)
+        assert failed["phase"] == "failed" and "could not start green: docker could not start" in failed["reason"]
+        assert "gpu" in failed["reason"].lower()
+        assert admin_status(router.url)["weights"]["green"] == 0 and set(containers(instance)) == {"blue"}
+    finally:
+        router.stop()
+        subprocess.run(["docker", "rm", "-f", f"{instance}-blue"], capture_output=True)
 
 
 @pytest.mark.parametrize("problem", ["no engine", "no image"])

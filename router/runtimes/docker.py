@@ -43,7 +43,8 @@ def connect() -> "DockerClient":
     try:
         import docker
     except ImportError as exc:
-        raise RuntimeUnavailable("runtime.kind docker needs the Docker SDK: pip install 'bluegreen-llm[docker]'") from exc
+        raise RuntimeUnavailable(
+            "runtime.kind docker needs the Docker SDK: pip install 'bluegreen-llm[docker]'") from exc
     where = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
     try:
         client = docker.from_env(timeout=60)
@@ -56,7 +57,10 @@ def connect() -> "DockerClient":
 
 
 def run_arguments(options: DockerOptions, colour: Colour, spec: BackendSpec, image_id: str) -> dict[str, Any]:
-    """The `containers.run` keyword arguments for one colour (labels aside); a model path that exists here is mounted."""
+    """The `containers.run` keyword arguments for one colour (labels aside).
+
+    A model path that exists on this machine is mounted read-only; anything else (an upstream model
+    name) is passed through as it is."""
     model = Path(spec.model)
     volumes, model_in_container = {}, spec.model
     if model.exists():  # a file or directory on this machine, not an upstream model name
@@ -115,8 +119,8 @@ def ensure_image(client: "DockerClient", options: DockerOptions) -> str:
         return client.images.get(options.image).id
     except ImageNotFound:
         if options.build == "never":
-            raise RuntimeUnavailable(f"image {options.image} not found; build it (docker compose -f "
-                                     f"compose/docker-compose.blue-green.yml build) or set runtime.docker.build: missing")
+            raise RuntimeUnavailable(f"image {options.image} not found; build it (docker compose -f compose/"
+                                     "docker-compose.blue-green.yml build) or set runtime.docker.build: missing")
         return build_image(client, options)
 
 
@@ -131,20 +135,35 @@ class ContainerHandle:
         self.container: Container | None = None
 
     def start(self) -> str:
-        from docker.errors import APIError
+        from docker.errors import APIError, DockerException
 
+        try:
+            return self._start()
+        except APIError as exc:
+            self._remove_leftover()  # `run` creates before it starts: a start refused leaves a container
+            reason = exc.explanation or exc
+            raise RuntimeUnavailable(f"docker could not start {self.arguments['name']}: {reason}") from exc
+        except (DockerException, OSError) as exc:  # the engine went away
+            raise RuntimeUnavailable(f"docker could not start {self.arguments['name']}: {exc}") from exc
+
+    def _remove_leftover(self) -> None:
+        from docker.errors import DockerException
+
+        try:
+            self.client.containers.get(self.arguments["name"]).remove(force=True)
+        except DockerException:
+            pass
+
+    def _start(self) -> str:
         removed = []
-        for existing in self.client.containers.list(all=True, filters={"label": [
-                f"{LABEL_INSTANCE}={self.options.instance}", f"{LABEL_COLOUR}={self.colour.value}"]}):
+        mine = [f"{LABEL_INSTANCE}={self.options.instance}", f"{LABEL_COLOUR}={self.colour.value}"]
+        for existing in self.client.containers.list(all=True, filters={"label": mine}, ignore_removed=True):
             if existing.status == "running" and existing.labels.get(LABEL_SPEC) == self.labels[LABEL_SPEC]:
                 self.container = existing
                 return f"took over running container {existing.name} ({existing.short_id}) on {self.url}"
             existing.remove(force=True)
             removed.append(f"{existing.name} ({existing.short_id}, {existing.status})")
-        try:
-            self.container = self.client.containers.run(**self.arguments, labels=self.labels, detach=True)
-        except APIError as exc:
-            raise RuntimeUnavailable(f"docker could not start {self.arguments['name']}: {exc.explanation or exc}") from exc
+        self.container = self.client.containers.run(**self.arguments, labels=self.labels, detach=True)
         stale = f"; removed stale {', '.join(removed)}" if removed else ""
         return (f"started container {self.container.name} ({self.container.short_id}) from {self.options.image} "
                 f"on {self.url}{stale}")

@@ -10,7 +10,7 @@ from typing import Any
 
 from model_backends.launcher import BackendProcess
 from router.routing import Colour
-from router.runtimes.managed import ManagedRuntime
+from router.runtimes.managed import ManagedRuntime, RuntimeUnavailable
 from router.runtimes.options import BackendSpec
 
 
@@ -26,7 +26,10 @@ class ProcessHandle:
         self.url = process.url
 
     def start(self) -> str:
-        self.process.start()
+        try:
+            self.process.start()
+        except OSError as exc:
+            raise RuntimeUnavailable(f"could not run model-backend: {exc}") from exc
         return f"started as PID {self.process.pid} on {self.url}"
 
     def stop(self, grace_s: float) -> None:

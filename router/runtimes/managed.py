@@ -71,6 +71,7 @@ class ManagedRuntime(Periodic):
         self.options, self.store = options, store
         self.backends: dict[Colour, Running] = {}
         self.restarts: dict[Colour, int] = {colour: 0 for colour in Colour}
+        self.start_errors: dict[Colour, str] = {}  # why the last start of a colour failed (read by the controller)
         self._http = httpx.AsyncClient(timeout=2.0)
 
     def make_handle(self, colour: Colour) -> BackendHandle:
@@ -80,11 +81,18 @@ class ManagedRuntime(Periodic):
         """Blocking set-up before the first start (an image build); RuntimeUnavailable when impossible."""
 
     async def start_colour(self, colour: Colour) -> None:
-        """Start `colour` unless it runs already; returns once it is launched (readiness is the probes' job)."""
+        """Start `colour` unless it runs already; returns once it is launched. A start the runtime
+        refuses (no GPU, a failed image build) is an event and `start_errors[colour]`, not an exception."""
         if colour in self.backends and await asyncio.to_thread(self.backends[colour].handle.exit_code) is None:
             return
-        handle = self.make_handle(colour)
-        message = await asyncio.to_thread(handle.start)
+        try:
+            handle = self.make_handle(colour)
+            message = await asyncio.to_thread(handle.start)
+        except RuntimeUnavailable as exc:
+            self.start_errors[colour] = str(exc)
+            await self._record("backend_start_failed", f"{colour.value}: {exc}")
+            return
+        self.start_errors.pop(colour, None)
         self.backends[colour] = Running(handle)
         await self._record("backend_started", f"{colour.value}: {message}")
 
