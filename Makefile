@@ -2,7 +2,7 @@
 PY := .venv/bin/python
 MODELS := .cache/tiny-models
 
-.PHONY: setup models demo test bench bench-router bench-rollback clean
+.PHONY: setup models demo test bench bench-router bench-rollback bench-runtime clean
 
 setup:
 	@bash scripts/setup.sh
@@ -24,6 +24,9 @@ bench-router: setup
 
 bench-rollback: setup
 	@$(PY) scripts/bench_rollback.py
+
+bench-runtime: models
+	@$(PY) scripts/bench_runtime.py --models $(MODELS)
 
 clean:
 	rm -rf .cache runs
