@@ -13,7 +13,6 @@ import argparse
 import asyncio
 import logging
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -30,31 +29,16 @@ sys.path.insert(0, str(REPO))
 from model_backends.launcher import free_port  # noqa: E402
 from model_backends.tiny.build import build_tiny_models  # noqa: E402
 from router.routing import Colour  # noqa: E402
-from router.runtimes.docker import DockerRuntime, build_image, connect  # noqa: E402
+from router.runtimes.docker import DockerRuntime  # noqa: E402
 from router.runtimes.local import LocalRuntime  # noqa: E402
 from router.runtimes.managed import ManagedRuntime  # noqa: E402
-from router.runtimes.options import DockerOptions, RuntimeOptions  # noqa: E402
+from router.runtimes.options import RuntimeOptions  # noqa: E402
 from router.state import StateStore  # noqa: E402
+from scripts.benchlib.offline_image import offline_image  # noqa: E402
 
 console = Console(width=120)
 IMAGE = "bluegreen-llm:bench"
 QUESTION = {"model": "any", "messages": [{"role": "user", "content": "Что такое иск?"}], "max_tokens": 8}
-
-
-def script(*args: str) -> str:
-    done = subprocess.run(["bash", *args], cwd=REPO, capture_output=True, text=True, check=True)
-    return done.stdout.strip()
-
-
-def prepare_docker() -> tuple[str, bool]:
-    """An engine and the image (offline build); whether this script started the engine."""
-    started = script("scripts/dockerd.sh", "start").startswith("started")
-    base = script("scripts/build-base-image.sh").splitlines()[-1].removeprefix("BASE_IMAGE=")
-    script("scripts/build-wheels.sh", "llama")
-    took = time.perf_counter()
-    build_image(connect(), DockerOptions(image=IMAGE, base_image=base, engines="llama"), on_line=lambda line: None)
-    console.print(f"image {IMAGE} on {base}: built in {time.perf_counter() - took:.1f} s (layers cached after the first)")
-    return base, started
 
 
 def wait_ready(url: str, timeout_s: float = 60.0) -> None:
@@ -119,18 +103,15 @@ def main() -> None:
     args = parser.parse_args()
     logging.getLogger("bluegreen.runtime").setLevel(logging.ERROR)  # one event line per start/stop otherwise
     model = build_tiny_models(args.models).gguf_path
-    _, engine_started = prepare_docker()
     results: dict[str, list[dict[str, float]]] = {"local": [], "docker": []}
-    try:
-        with tempfile.TemporaryDirectory() as tmp, Progress(console=console) as progress:
-            task = progress.add_task("start/stop", total=2 * args.runs)
-            for _ in range(args.runs):
-                for kind in results:  # interleaved, so drift on the machine hits both alike
-                    results[kind].append(asyncio.run(one_run(kind, model, Path(tmp))))
-                    progress.advance(task)
-    finally:
-        if engine_started:
-            script("scripts/dockerd.sh", "stop")
+    took = time.perf_counter()
+    with offline_image(IMAGE), tempfile.TemporaryDirectory() as tmp, Progress(console=console) as progress:
+        progress.console.print(f"image {IMAGE} ready in {time.perf_counter() - took:.1f} s (layers cached after the first)")
+        task = progress.add_task("start/stop", total=2 * args.runs)
+        for _ in range(args.runs):
+            for kind in results:  # interleaved, so drift on the machine hits both alike
+                results[kind].append(asyncio.run(one_run(kind, model, Path(tmp))))
+                progress.advance(task)
 
     table = Table(title=f"Runtime start/stop, tiny GGUF model, median of {args.runs} (seconds)")
     for column in ("", "local (process)", "docker (container)", "docker / local"):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 from typing import Iterator
 
@@ -101,29 +100,10 @@ def start_router(tmp_path: Path, logs_dir: Path) -> Iterator:
         router.stop()
 
 
-def _script(*args: str) -> str:
-    done = subprocess.run(["bash", *args], cwd=REPO, capture_output=True, text=True, timeout=900)
-    assert done.returncode == 0, f"{' '.join(args)} failed ({done.returncode}):\n{done.stdout[-2000:]}{done.stderr[-2000:]}"
-    return done.stdout
-
-
 @pytest.fixture(scope="session")
 def docker_image() -> Iterator[str]:
-    """The backend image with the llama engine, built from compose/Dockerfile like an operator would offline.
+    """The backend image with the llama engine, built as an operator would offline (see offline_image)."""
+    from scripts.benchlib.offline_image import offline_image
 
-    Starts a Docker engine if none answers (stopped again at the end), builds the debootstrap base
-    image once (reused while it exists), fills compose/wheels from pip's cache, and builds.
-    """
-    from router.runtimes.docker import build_image, connect
-    from router.runtimes.options import DockerOptions
-
-    engine = _script("scripts/dockerd.sh", "start")
-    try:
-        base = _script("scripts/build-base-image.sh").strip().splitlines()[-1].removeprefix("BASE_IMAGE=")
-        _script("scripts/build-wheels.sh", "llama")
-        build_image(connect(), DockerOptions(image=DOCKER_TEST_IMAGE, base_image=base, engines="llama"),
-                    on_line=lambda line: None)
-        yield DOCKER_TEST_IMAGE
-    finally:
-        if engine.startswith("started"):
-            _script("scripts/dockerd.sh", "stop")
+    with offline_image(DOCKER_TEST_IMAGE) as image:
+        yield image
