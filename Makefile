@@ -2,7 +2,7 @@
 PY := .venv/bin/python
 MODELS := .cache/tiny-models
 
-.PHONY: setup models demo test bench bench-router bench-rollback bench-runtime clean
+.PHONY: setup models demo test test-fast lint docs bench bench-router bench-rollback bench-runtime bench-convert clean
 
 setup:
 	@bash scripts/setup.sh
@@ -13,8 +13,21 @@ models: setup
 demo: models
 	@$(PY) scripts/demo.py --models $(MODELS) $(if $(FAULTY_GREEN),--faulty-green)
 
-test: setup
-	@$(PY) -m pytest
+# The gates (ruff, strict mypy) run before the tests; any finding fails `make test`.
+lint: setup
+	@$(PY) -m ruff check .
+	@$(PY) -m mypy
+
+test: lint
+	@$(PY) -m pytest tests/unit tests/e2e
+
+# The inner loop: the gates and the pure, fast unit tests (well under 30 s).
+test-fast: lint
+	@$(PY) -m pytest tests/unit
+
+# docs/api.md from both programs' OpenAPI documents (tests/unit/test_docs.py fails when it is stale).
+docs: setup
+	@$(PY) scripts/gen_api_docs.py
 
 bench: models
 	@$(PY) scripts/bench_backend.py --models $(MODELS)
@@ -27,6 +40,10 @@ bench-rollback: setup
 
 bench-runtime: models
 	@$(PY) scripts/bench_runtime.py --models $(MODELS)
+
+# `model-backend convert` on a generated 1.4 GB bfloat16 checkpoint: time and peak memory.
+bench-convert: models
+	@$(PY) scripts/bench_convert.py --models $(MODELS)
 
 clean:
 	rm -rf .cache runs

@@ -4,26 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import AsyncIterator
+from collections.abc import AsyncIterator
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import StreamingResponse
 
-from model_backends.completion import Answer, CompletionError
-from model_backends.http_utils import SSE_HEADERS, ClientGone, error_response, guarded, sse, sse_stream
+from model_backends.api_docs import LEGAL_EVENTS, chat_responses
+from model_backends.completion import Answer
+from model_backends.errors import ClientGone, CompletionError
+from model_backends.http_utils import SSE_HEADERS, error_response, guarded, sse, sse_stream
 from model_backends.prompts import legal_messages
 from model_backends.schemas import LegalChatRequest, LegalChatResponse, Usage
 
-router = APIRouter()
-
-ERROR_RESPONSES = {
-    400: {"description": "prompt longer than the context window"},
-    413: {"description": "body over the size limit"},
-    422: {"description": "invalid field (the message names it)"},
-    500: {"description": "injected fault (drills only)"},
-    503: {"description": "model not ready, or the queue is full (see Retry-After)"},
-    504: {"description": "no answer within the request timeout"},
-}
+routes = APIRouter()
 
 
 def _usage(answer: Answer) -> Usage:
@@ -39,8 +32,8 @@ async def _events(answer: Answer) -> AsyncIterator[bytes]:
     yield sse({"done": True, "finish_reason": answer.finish_reason, "usage": _usage(answer).model_dump()})
 
 
-@router.post(
-    "/api/v1/chat/legal", response_model=LegalChatResponse, responses=ERROR_RESPONSES,
+@routes.post(
+    "/api/v1/chat/legal", response_model=LegalChatResponse, responses=chat_responses(LEGAL_EVENTS),
     summary="Answer a legal question (JSON, or server-sent events with stream: true)",
 )
 async def legal_chat(body: LegalChatRequest, request: Request) -> Response | LegalChatResponse:
@@ -48,9 +41,9 @@ async def legal_chat(body: LegalChatRequest, request: Request) -> Response | Leg
     started = time.perf_counter()
     deadline = asyncio.get_running_loop().time() + service.config.request_timeout_s
     messages = legal_messages(body.question, body.prompt_type, body.context)
-    params = service.sampling(body.max_tokens, body.temperature, body.top_p, body.ignore_eos)
+    params = service.sampling(body.max_tokens, body.temperature, body.top_p, body.ignore_eos, body.stop)
     try:
-        answer = await guarded(request, deadline, service.begin(messages, params, "question"))
+        answer = await guarded(request, deadline, service.begin(messages, params, "question", body.stream))
         if body.stream:
             return StreamingResponse(
                 sse_stream(_events(answer), deadline, request), media_type="text/event-stream", headers=SSE_HEADERS

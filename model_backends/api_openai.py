@@ -5,18 +5,20 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from typing import Any, AsyncIterator
+from collections.abc import AsyncIterator
+from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 
-from model_backends.api_legal import ERROR_RESPONSES
-from model_backends.completion import Answer, CompletionError
-from model_backends.http_utils import SSE_HEADERS, ClientGone, error_response, guarded, sse, sse_stream
+from model_backends.api_docs import OPENAI_EVENTS, chat_responses
+from model_backends.completion import Answer
+from model_backends.errors import ClientGone, CompletionError
+from model_backends.http_utils import SSE_HEADERS, error_response, guarded, sse, sse_stream
 from model_backends.prompts import with_default_system_prompt
-from model_backends.schemas import ChatCompletionRequest
+from model_backends.schemas import ChatCompletion, ChatCompletionRequest, ModelList
 
-router = APIRouter()
+routes = APIRouter()
 
 _OPENAI_FINISH = {"stop": "stop", "length": "length"}
 
@@ -46,16 +48,17 @@ async def _events(answer: Answer, model: str, include_usage: bool) -> AsyncItera
                    "model": model, "choices": [], "usage": _usage(answer)})
 
 
-@router.post("/v1/chat/completions", responses=ERROR_RESPONSES, summary="OpenAI-compatible chat completion")
+@routes.post("/v1/chat/completions", summary="OpenAI-compatible chat completion",
+             responses=chat_responses(OPENAI_EVENTS, ChatCompletion))
 async def chat_completions(body: ChatCompletionRequest, request: Request) -> Response:
     service = request.app.state.completion
     deadline = asyncio.get_running_loop().time() + service.config.request_timeout_s
     messages = with_default_system_prompt(body.as_messages())
     params = service.sampling(
-        body.max_completion_tokens or body.max_tokens, body.temperature, body.top_p, body.ignore_eos
+        body.max_completion_tokens or body.max_tokens, body.temperature, body.top_p, body.ignore_eos, body.stop
     )
     try:
-        answer = await guarded(request, deadline, service.begin(messages, params, "messages"))
+        answer = await guarded(request, deadline, service.begin(messages, params, "messages", body.stream))
         model = service.host.engine.info().model
         if body.stream:
             include_usage = bool(body.stream_options and body.stream_options.include_usage)
@@ -76,7 +79,7 @@ async def chat_completions(body: ChatCompletionRequest, request: Request) -> Res
     })
 
 
-@router.get("/v1/models", summary="The model this backend serves")
+@routes.get("/v1/models", response_model=ModelList, summary="The model this backend serves")
 async def list_models(request: Request) -> dict[str, Any]:
     host = request.app.state.host
     models = []

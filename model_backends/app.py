@@ -5,52 +5,33 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import AsyncIterator
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
 
-from model_backends import __version__, api_legal, api_openai, api_ops
+from bluegreen_common import __version__
+from bluegreen_common.http_errors import http_error_handler, validation_error_handler
+from model_backends import api_legal, api_openai, api_ops
 from model_backends.completion import CompletionService
 from model_backends.config import BackendConfig
 from model_backends.host import EngineHost, HostState
 from model_backends.metrics import BackendMetrics
 from model_backends.middleware import BodyLimitMiddleware, RequestMetricsMiddleware
-from model_backends.schemas import error_body
 from model_backends.stats import RequestStats
 
 log = logging.getLogger("model_backends")
-
-
-def _field_errors(exc: RequestValidationError) -> tuple[str, str | None]:
-    """`field: problem` for each invalid field, and the first field's name for `param`."""
-    parts, first = [], None
-    for err in exc.errors():
-        loc = [str(p) for p in err["loc"] if p != "body"]
-        field = ".".join(loc) or "body"
-        first = first or field
-        message = err["msg"]
-        if err["type"] == "extra_forbidden":
-            message = "unknown field; remove it"
-        elif err["type"] == "missing":
-            message = "required field is missing"
-        parts.append(f"{field}: {message}")
-    return "; ".join(parts), first
-
-
-async def validation_error_handler(request: Request, exc: RequestValidationError) -> JSONResponse:
-    message, param = _field_errors(exc)
-    return JSONResponse(error_body(message, "invalid_request_error", param=param), status_code=422)
 
 
 def _announce_faults(config: BackendConfig) -> None:
     if config.faults.enabled:
         log.warning(
             "FAULT INJECTION IS ON (drill mode): error_rate=%s latency_ms=%s hang_rate=%s after_requests=%s "
-            "load_delay_s=%s", config.faults.error_rate, config.faults.latency_ms, config.faults.hang_rate,
-            config.faults.after_requests, config.faults.load_delay_s,
+            "load_delay_s=%s answer=%s answer_rate=%s", config.faults.error_rate, config.faults.latency_ms,
+            config.faults.hang_rate, config.faults.after_requests, config.faults.load_delay_s,
+            config.faults.answer.value, config.faults.answer_rate,
         )
 
 
@@ -92,9 +73,10 @@ def create_app(config: BackendConfig) -> FastAPI:
     app.state.started_at = int(time.time())
     app.state.completion = CompletionService(config, host, metrics)
     app.add_exception_handler(RequestValidationError, validation_error_handler)
-    app.include_router(api_legal.router)
-    app.include_router(api_openai.router)
-    app.include_router(api_ops.router)
+    app.add_exception_handler(HTTPException, http_error_handler)
+    app.include_router(api_legal.routes)
+    app.include_router(api_openai.routes)
+    app.include_router(api_ops.routes)
     app.add_middleware(BodyLimitMiddleware, limit=config.max_body_bytes)
     app.add_middleware(RequestMetricsMiddleware, metrics=metrics, stats=stats)  # outermost: sees 413s too
     return app

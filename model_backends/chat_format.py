@@ -6,17 +6,19 @@ explicit formats cover weights that ship without one (older Saiga GGUF files do)
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 from functools import lru_cache
 from typing import Any
 
 from jinja2 import TemplateError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+from model_backends.errors import ChatFormatError
+
 Messages = list[dict[str, str]]
 
 
-class ChatFormat(str, Enum):
+class ChatFormat(StrEnum):
     """How messages become a prompt: `auto` takes the model's template, else ChatML."""
 
     auto = "auto"
@@ -24,10 +26,6 @@ class ChatFormat(str, Enum):
     chatml = "chatml"
     saiga = "saiga"
     mistral = "mistral"
-
-
-class ChatFormatError(ValueError):
-    """The chosen format cannot render these messages (or the model has no template)."""
 
 
 def _raise(message: str) -> None:
@@ -45,9 +43,9 @@ def _compile(template: str) -> Any:
 def render_template(template: str, messages: Messages, bos_token: str = "", eos_token: str = "") -> str:
     """Render a Jinja2 chat template the way transformers' `apply_chat_template` does."""
     try:
-        return _compile(template).render(
+        return str(_compile(template).render(
             messages=messages, add_generation_prompt=True, bos_token=bos_token, eos_token=eos_token
-        )
+        ))
     except TemplateError as exc:
         raise ChatFormatError(f"chat template failed: {exc}") from exc
 

@@ -8,35 +8,28 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import AsyncIterator
+from collections.abc import AsyncIterator
 
-from model_backends.chat_format import ChatFormatError, Messages
-from model_backends.config import BackendConfig
-from model_backends.engines.base import EngineError, EngineRequestError, Piece, SamplingParams
-from model_backends.faults import FaultInjector, FaultKind
+from model_backends.chat_format import Messages
+from model_backends.config import AnswerFault, BackendConfig
+from model_backends.engines.base import Piece, SamplingParams
+from model_backends.errors import ChatFormatError, CompletionError, EngineError, EngineRequestError, QueueFull
+from model_backends.faults import BadAnswer, FaultInjector, FaultKind
 from model_backends.host import EngineHost
 from model_backends.metrics import BackendMetrics
-from model_backends.scheduler import Generation, GenerationScheduler, QueueFull
+from model_backends.scheduler import Generation, GenerationScheduler
 
 RETRY_AFTER_S = 2
-
-
-class CompletionError(Exception):
-    """A request that cannot be answered, with the HTTP status and a message saying why."""
-
-    def __init__(
-        self, status: int, message: str, type_: str, param: str | None = None,
-        code: str | None = None, retry_after: int | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.status, self.message, self.type, self.param, self.code = status, message, type_, param, code
-        self.headers = {"Retry-After": str(retry_after)} if retry_after is not None else {}
+# Prompts up to this many characters are tokenized on the event loop (about a millisecond at most):
+# a hop to a worker thread and back costs more (two thread wake-ups, milliseconds on a busy machine).
+# Longer ones go to a thread, so /health never waits behind a long document's tokenization.
+INLINE_PREPARE_CHARS = 1024
 
 
 class Answer:
     """One request's generation and its figures (tokens, time to first token, finish reason)."""
 
-    def __init__(self, generation: Generation, prompt_tokens: int | None, started: float, metrics: BackendMetrics) -> None:
+    def __init__(self, generation: Generation | BadAnswer, prompt_tokens: int | None, started: float, metrics: BackendMetrics) -> None:
         self._generation = generation
         self.prompt_tokens = prompt_tokens or 0
         self.completion_tokens = 0
@@ -85,7 +78,8 @@ class CompletionService:
         metrics.queue_depth.set_function(lambda: self.scheduler.waiting)
 
     def sampling(
-        self, max_tokens: int | None, temperature: float | None, top_p: float | None, ignore_eos: bool = False
+        self, max_tokens: int | None, temperature: float | None, top_p: float | None, ignore_eos: bool = False,
+        stop: str | list[str] | None = None,
     ) -> SamplingParams:
         defaults = self.config.generation
         return SamplingParams(
@@ -93,9 +87,11 @@ class CompletionService:
             temperature=temperature if temperature is not None else defaults.temperature,
             top_p=top_p if top_p is not None else defaults.top_p,
             ignore_eos=ignore_eos,
+            stop=(stop,) if isinstance(stop, str) else tuple(stop or ()),
         )
 
-    async def _apply_faults(self) -> None:
+    async def _apply_faults(self) -> AnswerFault:
+        """Fail, hang or delay as drilled; returns the bad answer to serve, if any."""
         decision = self.faults.decide()
         if decision.kind is FaultKind.error:
             self.metrics.injected_faults.labels("error").inc()
@@ -106,19 +102,28 @@ class CompletionService:
         if decision.latency_s > 0:
             self.metrics.injected_faults.labels("latency").inc()
             await asyncio.sleep(decision.latency_s)
+        if decision.answer is not AnswerFault.none:
+            self.metrics.injected_faults.labels(f"answer_{decision.answer}").inc()
+        return decision.answer
 
-    async def begin(self, messages: Messages, params: SamplingParams, prompt_field: str) -> Answer:
-        """Admit a request and start its generation; raises `CompletionError` when it cannot."""
+    async def begin(self, messages: Messages, params: SamplingParams, prompt_field: str, streamed: bool = True) -> Answer:
+        """Admit a request and start its generation; raises `CompletionError` when it cannot.
+
+        `streamed` says whether the client reads the answer piece by piece or whole."""
         started = time.perf_counter()
         engine = self.host.engine
         if engine is None:
             raise CompletionError(503, f"model not ready: {self.host.reason}", "not_ready", retry_after=5)
-        if self.config.faults.enabled:
-            await self._apply_faults()
+        answer_fault = await self._apply_faults() if self.config.faults.enabled else AnswerFault.none
         try:
-            prompt_tokens = await asyncio.to_thread(engine.prompt_tokens, messages)
+            # Tokenized once: the context-window check below and the generation use the same tokens.
+            if sum(len(m["content"]) for m in messages) <= INLINE_PREPARE_CHARS:
+                prompt = engine.prepare(messages)
+            else:
+                prompt = await asyncio.to_thread(engine.prepare, messages)
         except ChatFormatError as exc:
             raise CompletionError(400, str(exc), "invalid_request_error", param=prompt_field) from exc
+        prompt_tokens = prompt.token_count
         window = engine.info().context_window
         if prompt_tokens is not None and window is not None and prompt_tokens >= window:
             raise CompletionError(
@@ -130,9 +135,11 @@ class CompletionService:
         if prompt_tokens:
             self.metrics.prompt_tokens.inc(prompt_tokens)
         try:
-            generation = await self.scheduler.start(engine, messages, params)
+            generation = await self.scheduler.start(engine, prompt, params, streamed)
         except QueueFull as exc:
             raise CompletionError(
                 503, f"the model is busy: {exc}; retry later", "overloaded", retry_after=RETRY_AFTER_S
             ) from exc
+        if answer_fault is not AnswerFault.none:
+            return Answer(BadAnswer(generation, answer_fault, params.max_tokens), prompt_tokens, started, self.metrics)
         return Answer(generation, prompt_tokens, started, self.metrics)

@@ -6,6 +6,7 @@ and, for Vistral on a GPU, `transformers.quantization: 8bit`.
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
@@ -21,7 +22,9 @@ class _Strict(BaseModel):
 
 
 class LlamaCppOptions(_Strict):
-    n_ctx: int = Field(4096, ge=64, description="context window in tokens")
+    n_ctx: int | None = Field(
+        None, ge=64, description="context window in tokens; default: the model's training context (n_ctx_train)"
+    )
     n_threads: int | None = Field(None, ge=1, description="CPU threads; default: half the cores")
     n_gpu_layers: int = Field(0, ge=-1, description="layers offloaded to the GPU; -1 offloads all")
     seed: int = 0
@@ -56,6 +59,15 @@ class EngineSpec(_Strict):
     openai_upstream: OpenAIUpstreamOptions = OpenAIUpstreamOptions()
 
 
+class AnswerFault(StrEnum):
+    """A bad answer served with HTTP 200, for drills of the answer checks (a model can fail politely)."""
+
+    none = "none"
+    empty = "empty"  # nothing at all
+    latin = "latin"  # fluent text in the Latin alphabet where Russian is expected
+    repeat = "repeat"  # one token over and over until max_tokens (finish_reason "length")
+
+
 class FaultOptions(_Strict):
     """Fault injection for rollback drills. Off by default; announced loudly when on."""
 
@@ -64,11 +76,14 @@ class FaultOptions(_Strict):
     hang_rate: float = Field(0.0, ge=0, le=1, description="share of requests never answered")
     after_requests: int = Field(0, ge=0, description="serve this many requests cleanly first (a backend that degrades later)")
     load_delay_s: float = Field(0.0, ge=0, description="wait this long before loading the model (a slow start)")
+    answer: AnswerFault = Field(AnswerFault.none, description="serve this kind of bad answer (HTTP 200)")
+    answer_rate: float = Field(1.0, ge=0, le=1, description="share of answered requests given the bad answer")
     seed: int | None = None
 
     @property
     def enabled(self) -> bool:
-        return self.error_rate > 0 or self.latency_ms > 0 or self.hang_rate > 0 or self.load_delay_s > 0
+        return (self.error_rate > 0 or self.latency_ms > 0 or self.hang_rate > 0 or self.load_delay_s > 0
+                or (self.answer is not AnswerFault.none and self.answer_rate > 0))
 
 
 class GenerationDefaults(_Strict):

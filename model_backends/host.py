@@ -10,18 +10,19 @@ import logging
 import threading
 import time
 from dataclasses import asdict
-from enum import Enum
+from enum import StrEnum
 
 from model_backends.config import BackendConfig, EngineSpec
 from model_backends.engines import LoadAttempt, load_first_working
-from model_backends.engines.base import Engine, EngineError, SamplingParams
+from model_backends.engines.base import Engine, SamplingParams
+from model_backends.errors import EngineError
 
 log = logging.getLogger(__name__)
 
 WARMUP_MESSAGES = [{"role": "user", "content": "Что такое договор?"}]
 
 
-class HostState(str, Enum):
+class HostState(StrEnum):
     loading = "loading"
     ready = "ready"
     failed = "failed"
@@ -60,7 +61,7 @@ class EngineHost:
         if self._config.warmup:
             warm_started = time.perf_counter()
             try:
-                for _ in engine.stream(WARMUP_MESSAGES, SamplingParams(4, 0.0, 1.0), threading.Event()):
+                for _ in engine.stream(engine.prepare(WARMUP_MESSAGES), SamplingParams(4, 0.0, 1.0), threading.Event()):
                     pass
             except EngineError as exc:
                 self.state, self.reason = HostState.failed, f"warm-up generation failed: {exc}"

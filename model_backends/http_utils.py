@@ -4,26 +4,23 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Any, AsyncIterator, Awaitable, TypeVar
+from collections.abc import AsyncIterator, Awaitable
+from typing import Any, TypeVar
 
 from fastapi import Request
 from fastapi.responses import JSONResponse
 
-from model_backends.completion import CompletionError
-from model_backends.schemas import error_body
+from bluegreen_common.http_errors import error_body
+from model_backends.errors import ClientGone, CompletionError
 
 T = TypeVar("T")
 
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
-class ClientGone(Exception):
-    """The client closed the connection before the answer was ready."""
-
-
 def sse(data: Any) -> bytes:
     payload = data if isinstance(data, str) else json.dumps(data, ensure_ascii=False)
-    return f"data: {payload}\n\n".encode("utf-8")
+    return f"data: {payload}\n\n".encode()
 
 
 def error_response(exc: CompletionError) -> JSONResponse:

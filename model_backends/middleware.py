@@ -8,17 +8,19 @@ from __future__ import annotations
 
 import json
 import time
+from typing import Any
+
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from bluegreen_common.http_errors import error_body
 from model_backends.metrics import BackendMetrics
-from model_backends.schemas import error_body
 from model_backends.stats import RequestStats
 
 CHAT_ROUTES = frozenset({"/api/v1/chat/legal", "/v1/chat/completions"})
 KNOWN_ROUTES = CHAT_ROUTES | {"/v1/models", "/health", "/ready", "/metrics", "/stats"}
 
 
-async def _send_json(send: Send, status: int, body: dict) -> None:
+async def _send_json(send: Send, status: int, body: dict[str, Any]) -> None:
     payload = json.dumps(body, ensure_ascii=False).encode()
     await send({"type": "http.response.start", "status": status,
                 "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]})
@@ -31,7 +33,7 @@ class BodyLimitMiddleware:
     def __init__(self, app: ASGIApp, limit: int) -> None:
         self.app, self.limit = app, limit
 
-    def _too_large(self) -> dict:
+    def _too_large(self) -> dict[str, Any]:
         return error_body(
             f"request body is larger than the {self.limit}-byte limit; shorten the question or context",
             "request_too_large",

@@ -6,10 +6,10 @@ upstream server by `chat_format`, so prompt wording changes in one place only.
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 
 
-class PromptType(str, Enum):
+class PromptType(StrEnum):
     """Which system prompt frames the question."""
 
     legal = "legal"

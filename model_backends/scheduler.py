@@ -13,32 +13,33 @@ import contextlib
 import threading
 import time
 from collections import deque
+from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
-from typing import AsyncIterator
 
-from model_backends.chat_format import Messages
-from model_backends.engines.base import Engine, Piece, SamplingParams
+from model_backends.engines.base import Engine, Piece, Prompt, SamplingParams
+from model_backends.errors import QueueFull
 
 _END = object()  # marks the end of a generation in the buffer
 FLUSH_S = 0.02  # longest a generated piece waits before the event loop collects it
-
-
-class QueueFull(Exception):
-    """Every waiting place is taken; the client should retry later."""
 
 
 class Generation:
     """A running generation: pieces flow from the worker thread to the request's coroutine.
 
     The worker appends to a buffer and wakes the event loop at once only for the first piece and
-    the end; in between the loop collects every `FLUSH_S`. A fast engine then costs a few loop
-    wake-ups per second instead of one per token (each a GIL hand-off between two threads), while
-    the time to first token is untouched and later pieces wait at most `FLUSH_S`.
+    the end; in between the loop collects every `flush_s` (`FLUSH_S` for a stream, never for an
+    answer sent whole). A fast engine then costs a few loop wake-ups per second instead of one per
+    token (each a GIL hand-off between two threads), while the time to first token is untouched
+    and later pieces of a stream wait at most `FLUSH_S`.
     """
 
-    def __init__(self, engine: Engine, messages: Messages, params: SamplingParams, loop: asyncio.AbstractEventLoop) -> None:
-        self._engine, self._messages, self._params = engine, messages, params
+    def __init__(
+        self, engine: Engine, prompt: Prompt, params: SamplingParams, loop: asyncio.AbstractEventLoop,
+        flush_s: float | None = FLUSH_S,
+    ) -> None:
+        self._engine, self._prompt, self._params = engine, prompt, params
         self._loop = loop
+        self._flush_s = flush_s
         self._buffer: list[object] = []
         self._lock = threading.Lock()
         self._wake_pending = False
@@ -51,7 +52,8 @@ class Generation:
         with self._lock:
             self._buffer.append(item)
             now = time.monotonic()
-            urgent = not self._woken_once or item is _END or now - self._last_wake >= FLUSH_S
+            urgent = (not self._woken_once or item is _END
+                      or (self._flush_s is not None and now - self._last_wake >= self._flush_s))
             if self._wake_pending or not urgent:
                 return
             self._wake_pending, self._woken_once, self._last_wake = True, True, now
@@ -68,7 +70,7 @@ class Generation:
     def run_blocking(self) -> None:
         """Worker-thread body: stream from the engine until done or cancelled."""
         try:
-            with contextlib.closing(self._engine.stream(self._messages, self._params, self.cancel)) as pieces:
+            with contextlib.closing(self._engine.stream(self._prompt, self._params, self.cancel)) as pieces:
                 for piece in pieces:
                     self._put(piece)
                     if self.cancel.is_set() and piece.finish_reason is None:
@@ -85,7 +87,7 @@ class Generation:
         try:
             while True:
                 with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(FLUSH_S):
+                    async with asyncio.timeout(self._flush_s):
                         await self._ready.wait()
                 text, tokens, finish, done, error = [], 0, None, False, None
                 for item in self._take():
@@ -146,11 +148,14 @@ class GenerationScheduler:
                 return
         self._busy = False
 
-    async def start(self, engine: Engine, messages: Messages, params: SamplingParams) -> Generation:
-        """Wait for the model (raising `QueueFull` at once when the line is full), then start."""
+    async def start(self, engine: Engine, prompt: Prompt, params: SamplingParams, streamed: bool = True) -> Generation:
+        """Wait for the model (raising `QueueFull` at once when the line is full), then start.
+
+        An answer that is not `streamed` is read whole, so the loop is woken only for its first
+        piece (the time to first token) and its end."""
         await self._acquire()
         loop = asyncio.get_running_loop()
-        generation = Generation(engine, messages, params, loop)
+        generation = Generation(engine, prompt, params, loop, flush_s=FLUSH_S if streamed else None)
         try:
             future = loop.run_in_executor(self._executor, generation.run_blocking)
         except BaseException:

@@ -7,41 +7,44 @@ routing; everything else (admin, `/health`, `/ready`, `/metrics`, the OpenAPI do
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import AsyncIterator
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from model_backends import __version__
-from model_backends.app import validation_error_handler
-from router import admin
+from bluegreen_common import __version__
+from bluegreen_common.http_errors import http_error_handler, validation_error_handler
+from router.admin import api as admin_api
+from router.admin.control import Control
 from router.config import RouterConfig
-from router.control import Control
-from router.controller import Controller
 from router.dataplanes.nginx import NginxDataPlane, address_of, render_nginx
 from router.dataplanes.nginx_log import AccessLogFollower
 from router.dataplanes.sync import NginxSync
 from router.metrics import RouterMetrics
-from router.probes import Prober
-from router.providers import make_provider
-from router.proxy import Proxy
-from router.ratelimit import RateLimiter
-from router.rollout import FINISHED, Rollout
+from router.openapi import PUBLIC_PREFIXES, docs
+from router.proxy.handler import Proxy
+from router.proxy.mirror import Mirror
+from router.proxy.outliers import OutlierDetector
+from router.proxy.probes import Prober
+from router.proxy.ratelimit import RateLimiter
+from router.proxy.upstream import Upstream
+from router.rollout.controller import Controller
+from router.rollout.machine import FINISHED, Rollout
+from router.rollout.providers import make_provider
+from router.rollout.webhooks import Webhooks
+from router.rollout.windows import SlidingWindow
 from router.runtimes import make_runtime
-from router.routing import Colour, percent_to_bp
 from router.state import RouterState, StateStore
 from router.traffic import Traffic
-from router.upstream import Upstream
-from router.webhooks import Webhooks
-from router.windows import SlidingWindow
+from router.weights import Colour, percent_to_bp
 
 log = logging.getLogger("bluegreen")
-
-PUBLIC_PREFIXES = ("/api/", "/v1/")
 
 ops = APIRouter(tags=["operations"])
 
@@ -51,7 +54,20 @@ async def health() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@ops.get("/ready", summary="200 while at least one colour can take traffic")
+class ColourReadiness(BaseModel):
+    ready: bool
+    reason: str | None
+
+
+class RouterReadiness(BaseModel):
+    """`/ready`'s body, 200 and 503 alike: each colour's last probe."""
+
+    ready: bool
+    backends: dict[str, ColourReadiness]
+
+
+@ops.get("/ready", summary="200 while at least one colour can take traffic, else 503",
+         responses={200: {"model": RouterReadiness}, 503: {"model": RouterReadiness, "description": "no colour is ready"}})
 async def ready(request: Request) -> JSONResponse:
     traffic: Traffic = request.app.state.traffic
     backends = {c.value: {"ready": traffic.health[c].ready, "reason": traffic.health[c].reason} for c in Colour}
@@ -59,14 +75,16 @@ async def ready(request: Request) -> JSONResponse:
     return JSONResponse({"ready": serving, "backends": backends}, status_code=200 if serving else 503)
 
 
-@ops.get("/metrics", summary="Prometheus metrics of the router")
+@ops.get("/metrics", summary="Prometheus metrics of the router (text exposition format)", response_class=PlainTextResponse)
 async def metrics(request: Request) -> Response:
     return Response(generate_latest(request.app.state.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
 
 def nginx_config_text(config: RouterConfig, green_bp: int) -> str:
+    outliers = config.outliers
     return render_nginx(config.nginx, config.blue.url, config.green.url, green_bp, config.session_header,
-                        config.session_cookie, config.cookie_max_age_s)
+                        config.session_cookie, config.cookie_max_age_s,
+                        outliers.consecutive_failures if outliers.enabled else 0, outliers.base_ejection_s)
 
 
 def _nginx_sync(config: RouterConfig, traffic: Traffic) -> NginxSync:
@@ -94,8 +112,11 @@ def create_app(config: RouterConfig) -> ASGIApp:
     windows = {colour: SlidingWindow(config.window_s) for colour in Colour}
     upstreams = {colour: Upstream(config.backend_url(colour.value), config.timeouts, config.max_connections_per_backend,
                                   config.upstream_client) for colour in Colour}
-    prober = Prober({c: config.backend_url(c.value) for c in Colour}, config.probes, traffic, store)
-    proxy = Proxy(config, traffic, upstreams, windows, metrics, RateLimiter(config.rate_limit), on_connect_failure=prober.wake)
+    outliers = OutlierDetector(config.outliers)  # ejects at the proxy; the prober readmits
+    mirror = Mirror(upstreams, config.rollout.shadow, metrics) if config.data_plane == "builtin" else None
+    prober = Prober({c: config.backend_url(c.value) for c in Colour}, config.probes, traffic, store, outliers)
+    proxy = Proxy(config, traffic, upstreams, windows, metrics, RateLimiter(config.rate_limit), on_connect_failure=prober.wake,
+                  outliers=outliers, on_ejection=prober.announce_ejection, mirror=mirror)
     nginx = _nginx_sync(config, traffic) if config.data_plane == "nginx" else None
     runtime = make_runtime(config.runtime, store)  # a docker runtime builds its image here, before serving
     # nginx's access log: what nginx served is the router's exported traffic (nginx data plane), and/or
@@ -112,7 +133,7 @@ def create_app(config: RouterConfig) -> ASGIApp:
         config.rollout, store, traffic, make_provider(config.metrics_provider, judged_windows), Webhooks(config.webhooks),
         {c: config.backend_url(c.value) for c in Colour}, config.window_s,
         Rollout.from_dict(saved.rollout) if saved.rollout else None, metrics,
-        apply_weights=nginx.apply if nginx else None, runtime=runtime)
+        apply_weights=nginx.apply if nginx else None, runtime=runtime, mirror=mirror)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -133,6 +154,8 @@ def create_app(config: RouterConfig) -> ASGIApp:
             yield
         finally:
             await controller.stop()
+            if mirror is not None:
+                await mirror.stop()
             if nginx is not None:
                 await nginx.stop()
             if follower is not None:
@@ -146,8 +169,11 @@ def create_app(config: RouterConfig) -> ASGIApp:
 
     api = FastAPI(
         title="bluegreen router", version=__version__, lifespan=lifespan,
+        openapi_url=None, docs_url=None, redoc_url=None,  # served by router.openapi, with the public routes
         description="Blue-green traffic router for the legal assistant's models. Public routes (`/api/…`, `/v1/…`) "
-                    "are proxied to blue or green; `/admin` needs `Authorization: Bearer $BLUEGREEN_ADMIN_TOKEN`.",
+                    "are proxied to blue or green: their entries are the stable backend's own, plus what the router "
+                    "answers itself (413, 429, 502, 504). `/admin` needs `Authorization: Bearer "
+                    "$BLUEGREEN_ADMIN_TOKEN`.",
     )
     api.state.config = config
     api.state.store = store
@@ -158,7 +184,10 @@ def create_app(config: RouterConfig) -> ASGIApp:
     api.state.nginx = nginx
     api.state.runtime = runtime
     api.state.controller = controller
+    api.state.mirror = mirror
     api.add_exception_handler(RequestValidationError, validation_error_handler)
-    api.include_router(admin.router)
+    api.add_exception_handler(HTTPException, http_error_handler)
+    api.include_router(admin_api.router)
     api.include_router(ops)
+    api.include_router(docs)
     return Dispatch(api, proxy)

@@ -13,7 +13,7 @@ class Periodic:
     name: str = "periodic"
 
     def __init__(self) -> None:
-        self._task: asyncio.Task | None = None
+        self._task: asyncio.Task[None] | None = None
 
     async def step(self) -> None:
         raise NotImplementedError

@@ -13,11 +13,11 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, m
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from router.dataplanes.nginx import NginxOptions
-from router.providers import ProviderOptions
-from router.rollout import RolloutOptions
+from router.rollout.machine import RolloutOptions
+from router.rollout.providers import ProviderOptions
+from router.rollout.webhooks import WebhookOptions
 from router.runtimes.options import RuntimeOptions
-from router.routing import percent_to_bp
-from router.webhooks import WebhookOptions
+from router.weights import percent_to_bp
 
 
 class _Strict(BaseModel):
@@ -49,6 +49,23 @@ class RetryOptions(_Strict):
     enabled: bool = True
     budget_percent: float = Field(20.0, ge=0, le=100, description="retries in flight ≤ this share of requests in flight")
     min_concurrency: int = Field(3, ge=0, description="retries always allowed in flight, whatever the share")
+    blue_headroom: bool = Field(
+        True, description="beyond the budget, retry on blue while blue carries no more than every client request in "
+                          "flight (what it carried before the rollout) and is not failing itself")
+    blue_in_flight_ceiling: int | None = Field(
+        None, ge=1, description="a fixed ceiling for blue's requests in flight instead (null: the client load)")
+
+
+class OutlierOptions(_Strict):
+    """Envoy's outlier detection: a colour that keeps failing is ejected from new traffic at once."""
+
+    enabled: bool = True
+    consecutive_failures: int = Field(5, ge=1, description="failures in a row (5xx, connect error, timeout) that eject")
+    failure_rate_percent: float = Field(50.0, gt=0, le=100, description="... or this share of attempts failing")
+    rate_window_s: float = Field(2.0, gt=0, description="over this window")
+    rate_min_requests: int = Field(10, ge=1, description="with at least this many attempts in it")
+    base_ejection_s: float = Field(5.0, gt=0, description="first ejection; doubles with each repeat")
+    max_ejection_s: float = Field(300.0, gt=0, description="longest ejection; healthy this long resets the doubling")
 
 
 class ProbeOptions(_Strict):
@@ -95,6 +112,7 @@ class RouterConfig(BaseSettings):
     window_s: float = Field(60.0, gt=0, description="length of the sliding windows the judge reads")
     timeouts: TimeoutOptions = TimeoutOptions()
     retry: RetryOptions = RetryOptions()
+    outliers: OutlierOptions = OutlierOptions()
     probes: ProbeOptions = ProbeOptions()
     rate_limit: RateLimitOptions = RateLimitOptions()
     rollout: RolloutOptions = RolloutOptions()
@@ -106,7 +124,7 @@ class RouterConfig(BaseSettings):
     runtime: RuntimeOptions = RuntimeOptions()
 
     @model_validator(mode="after")
-    def _runtime_urls(self) -> "RouterConfig":
+    def _runtime_urls(self) -> RouterConfig:
         """When the router starts the backends (local or docker runtime), their URLs follow its ports."""
         if self.runtime.kind != "none":
             if self.runtime.blue is None or self.runtime.green is None:

@@ -10,10 +10,14 @@ import json
 import sqlite3
 import threading
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
+
+from router.errors import StateUnavailable
+from router.events import Event, EventDraft
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS settings (
@@ -35,35 +39,6 @@ CREATE TABLE IF NOT EXISTS events (
     after   TEXT
 );
 """
-
-
-class StateUnavailable(RuntimeError):
-    """The state could not be read or written (disk full, read-only, locked)."""
-
-
-@dataclass(frozen=True)
-class Event:
-    id: int
-    at: float
-    actor: str
-    kind: str
-    message: str
-    before: Any = None
-    after: Any = None
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-@dataclass(frozen=True)
-class EventDraft:
-    """An event to append in the same transaction as a change."""
-
-    actor: str
-    kind: str
-    message: str
-    before: Any = None
-    after: Any = None
 
 
 @dataclass(frozen=True)
@@ -162,7 +137,7 @@ class StateStore:
         """The newest `count` events, oldest first."""
         return list(reversed(self._select("ORDER BY id DESC LIMIT ?", (count,))))
 
-    def _select(self, clause: str, params: tuple) -> list[Event]:
+    def _select(self, clause: str, params: tuple[Any, ...]) -> list[Event]:
         with self._lock:
             try:
                 rows = self._db.execute(f"SELECT id, at, actor, kind, message, before, after FROM events {clause}",

@@ -9,7 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from router.metrics import RouterMetrics
-from router.routing import Availability, Colour, weights_for
+from router.proxy.routing import Availability
+from router.weights import Colour, weights_for
 
 
 @dataclass
@@ -17,6 +18,12 @@ class BackendHealth:
     ready: bool = True
     reason: str = "not probed yet"
     failures_in_row: int = 0
+    ejection: str | None = None  # why outlier detection took it out of new traffic; None while admitted
+
+    @property
+    def serving(self) -> bool:
+        """Takes new requests: its probe passes and it is not ejected."""
+        return self.ready and self.ejection is None
 
 
 @dataclass
@@ -31,7 +38,7 @@ class Traffic:
 
     @property
     def available(self) -> Availability:
-        return Availability(blue=self.health[Colour.blue].ready, green=self.health[Colour.green].ready)
+        return Availability(blue=self.health[Colour.blue].serving, green=self.health[Colour.green].serving)
 
     def weights(self) -> dict[str, float]:
         return weights_for(self.green_bp)
@@ -50,6 +57,11 @@ class Traffic:
         self._publish()
         return changed
 
+    def set_ejected(self, colour: Colour, reason: str | None) -> None:
+        """Eject `colour` from new traffic (with the reason), or readmit it (None)."""
+        self.health[colour].ejection = reason
+        self._publish()
+
     def _publish(self) -> None:
         if self.metrics is None:
             return
@@ -57,4 +69,5 @@ class Traffic:
             self.metrics.weight.labels(colour).set(share)
         for colour in Colour:
             self.metrics.ready.labels(colour.value).set(1 if self.health[colour].ready else 0)
+            self.metrics.ejected.labels(colour.value).set(0 if self.health[colour].ejection is None else 1)
             self.metrics.stable.labels(colour.value).set(1 if colour is self.stable else 0)

@@ -21,9 +21,9 @@ from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from model_backends.launcher import RouterProcess  # noqa: E402
-from scripts.benchlib.echo_upstream import EchoUpstream  # noqa: E402
-from scripts.benchlib.traffic import LoadDriver  # noqa: E402
+from testkit.echo_upstream import EchoUpstream  # noqa: E402
+from testkit.services import RouterProcess  # noqa: E402
+from testkit.traffic import LoadDriver  # noqa: E402
 
 console = Console(width=150)  # the tables are wide; keep them readable when piped
 TOKEN = "bench-rollback"

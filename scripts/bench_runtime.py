@@ -26,15 +26,15 @@ from rich.table import Table
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from model_backends.launcher import free_port  # noqa: E402
+from bluegreen_common.processes import free_port  # noqa: E402
 from model_backends.tiny.build import build_tiny_models  # noqa: E402
-from router.routing import Colour  # noqa: E402
 from router.runtimes.docker import DockerRuntime  # noqa: E402
 from router.runtimes.local import LocalRuntime  # noqa: E402
 from router.runtimes.managed import ManagedRuntime  # noqa: E402
 from router.runtimes.options import RuntimeOptions  # noqa: E402
 from router.state import StateStore  # noqa: E402
-from scripts.benchlib.offline_image import offline_image  # noqa: E402
+from router.weights import Colour  # noqa: E402
+from testkit.offline_image import offline_image  # noqa: E402
 
 console = Console(width=120)
 IMAGE = "bluegreen-llm:bench"

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The operator's cutover: check blue, start the router if none answers, run `bluegreen cutover`,
-# print the report. Exit 0 promoted, 2 rolled back, 1 error.
+# print the report. Exit 0 promoted; 2 the new colour was rejected (start or warm-up failed, or
+# rolled back); 1 the cutover could not run (router, token, a rollout under way, arguments).
 #
 #   BLUEGREEN_ADMIN_TOKEN=... scripts/cutover.sh [bluegreen cutover flags, e.g. --steps 5,25,50,100 --interval 60]
 #
@@ -65,7 +66,7 @@ echo "== report"
 "$BLUEGREEN" status --router "$ROUTER" || true
 case $outcome in
   0) echo "== promoted: every session is on the new colour" ;;
-  2) echo "== rolled back: every session is on the stable colour; see the events above" ;;
-  *) echo "== the cutover did not complete (exit $outcome)" ;;
+  2) echo "== rejected: the new colour failed to start, failed its warm-up or was rolled back; every session is on the stable colour (see the events above)" ;;
+  *) echo "== the cutover could not run (exit $outcome): router, token, a rollout already under way, or arguments" ;;
 esac
 exit $outcome

@@ -25,10 +25,10 @@ from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from model_backends.launcher import BackendProcess, RouterProcess  # noqa: E402
 from model_backends.tiny.build import TinyModels  # noqa: E402
 from model_backends.tiny.corpus import demo_questions  # noqa: E402
-from scripts.benchlib.traffic import LoadDriver  # noqa: E402
+from testkit.services import BackendProcess, RouterProcess  # noqa: E402
+from testkit.traffic import LoadDriver  # noqa: E402
 
 console = Console()
 
@@ -55,7 +55,8 @@ def wait_until_both_ready(url: str, timeout_s: float = 30.0) -> None:
 
 
 def summary(load: LoadDriver, status: dict, outcome: int, seconds: float, faulty: bool) -> Table:
-    result = {0: "[green]promoted[/]", 2: "[yellow]rolled back[/]"}.get(outcome, f"[red]error (exit {outcome})[/]")
+    result = {0: "[green]promoted[/]", 2: "[yellow]green rejected (shadow checks failed, or rolled back)[/]"}.get(
+        outcome, f"[red]error (exit {outcome})[/]")
     table = Table(title=f"cutover {'with a faulty green ' if faulty else ''}→ {result} in {seconds:.0f} s")
     table.add_column("")
     table.add_column("value", justify="right")
@@ -99,7 +100,7 @@ def main() -> int:
             wait_until_both_ready(router.url)
         console.print(f"blue {blue.url} · green {green.url} · shared endpoint [bold]{router.url}[/]"
                       + (" · [red]green drill: 50 % errors[/]" if args.faulty_green else ""))
-        cutover = [sys.executable, "-m", "router.cli", "cutover", "--router", router.url, "--yes",
+        cutover = [sys.executable, "-m", "router.admin.cli", "cutover", "--router", router.url, "--yes",
                    "--steps", args.steps, "--interval", str(args.interval)]
         with LoadDriver(router.url, workers=4, sessions=200, questions=demo_questions(), max_tokens=24) as load:
             outcome = subprocess.run(cutover, env={**os.environ, "BLUEGREEN_ADMIN_TOKEN": token}).returncode

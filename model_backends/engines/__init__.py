@@ -8,7 +8,8 @@ from pathlib import Path
 
 from model_backends.chat_format import ChatFormat
 from model_backends.config import EngineSpec
-from model_backends.engines.base import Engine, EngineError
+from model_backends.engines.base import Engine
+from model_backends.errors import EngineError
 
 log = logging.getLogger(__name__)
 

@@ -7,14 +7,14 @@ runs in full precision, and asking for quantization there is refused at load wit
 from __future__ import annotations
 
 import threading
+from collections.abc import Generator, Sequence
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
-from model_backends.chat_format import ChatFormat, Messages
+from model_backends.chat_format import ChatFormat
 from model_backends.config import TransformersOptions
-from model_backends.engines.base import (
-    EngineError, EngineInfo, EngineUnavailable, LocalEngine, Piece, SamplingParams,
-)
+from model_backends.engines.base import EngineInfo, LocalEngine, Piece, SamplingParams
+from model_backends.errors import EngineError, EngineUnavailable
 
 
 def resolve_device(requested: str, cuda_available: bool) -> str:
@@ -89,7 +89,8 @@ class HFTransformersEngine(LocalEngine):
             torch.set_num_threads(self._options.torch_threads)
         try:
             self._tokenizer = AutoTokenizer.from_pretrained(self._path, trust_remote_code=self._options.trust_remote_code)
-            model = AutoModelForCausalLM.from_pretrained(self._path, **self._load_kwargs(torch))
+            # Any: transformers types `.to()` through a wrapper that rejects a device string.
+            model: Any = AutoModelForCausalLM.from_pretrained(self._path, **self._load_kwargs(torch))
         except (OSError, ValueError) as exc:
             raise EngineError(f"transformers could not load {self._path}: {exc}") from exc
         if self._device == "cpu":
@@ -124,19 +125,19 @@ class HFTransformersEngine(LocalEngine):
             return None
         return getattr(self._model.config, "max_position_embeddings", None)
 
-    def _encode(self, prompt: str) -> Any:
-        return self._tokenizer(prompt, add_special_tokens=False, return_tensors="pt").input_ids
+    def _tokenize(self, text: str) -> list[int]:
+        if self._tokenizer is None:
+            raise EngineError("engine is not loaded")
+        ids: list[int] = self._tokenizer(text, add_special_tokens=False).input_ids
+        return ids
 
-    def prompt_tokens(self, messages: Messages) -> int:
-        return int(self._encode(self.render(messages)).shape[1])
-
-    def stream(self, messages: Messages, params: SamplingParams, cancel: threading.Event) -> Iterator[Piece]:
+    def _generate(self, token_ids: Sequence[int], params: SamplingParams, cancel: threading.Event) -> Generator[Piece, None, None]:
         if self._model is None:
             raise EngineError("engine is not loaded")
         from transformers import StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer
 
         torch = self._torch
-        input_ids = self._encode(self.render(messages)).to(self._model.device)
+        input_ids = torch.tensor([list(token_ids)], dtype=torch.long, device=self._model.device)
         stop = threading.Event()  # set by a cancelled request or by a consumer that stopped reading
 
         class _StopWhenAsked(StoppingCriteria):
@@ -156,7 +157,7 @@ class HFTransformersEngine(LocalEngine):
         budget = params.max_tokens
         if (window := self._context_window()) is not None:
             budget = min(budget, window - int(input_ids.shape[1]))
-        sampling = (
+        sampling: dict[str, Any] = (
             {"do_sample": True, "temperature": params.temperature, "top_p": params.top_p, "top_k": 0}
             if params.temperature > 0 else {"do_sample": False}
         )

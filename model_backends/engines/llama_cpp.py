@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Generator, Sequence
 from pathlib import Path
-from typing import Iterator
+from typing import Any
 
-from model_backends.chat_format import ChatFormat, Messages
+from model_backends.chat_format import ChatFormat
 from model_backends.config import LlamaCppOptions
-from model_backends.engines.base import (
-    EngineError, EngineInfo, EngineUnavailable, LocalEngine, Piece, SamplingParams, Utf8Pieces,
-)
+from model_backends.engines.base import EngineInfo, LocalEngine, Piece, SamplingParams, Utf8Pieces
+from model_backends.errors import EngineError, EngineUnavailable
 
 
 def default_threads() -> int:
@@ -28,7 +28,7 @@ class LlamaCppEngine(LocalEngine):
         self._path = Path(model_path)
         self._options = options
         self._model_name = model_name
-        self._llm = None
+        self._llm: Any = None  # llama_cpp.Llama once loaded
 
     def load(self) -> None:
         try:
@@ -40,7 +40,7 @@ class LlamaCppEngine(LocalEngine):
         try:
             self._llm = llama_cpp.Llama(
                 model_path=str(self._path),
-                n_ctx=self._options.n_ctx,
+                n_ctx=self._options.n_ctx or 0,  # 0: the model's training context (n_ctx_train)
                 n_threads=self._options.n_threads or default_threads(),
                 n_gpu_layers=self._options.n_gpu_layers,
                 seed=self._options.seed,
@@ -63,23 +63,26 @@ class LlamaCppEngine(LocalEngine):
             model=self._model_name,
             context_window=self._llm.n_ctx() if self._llm else self._options.n_ctx,
             chat_format=self.chat_format_name,
-            details={"path": str(self._path), "n_gpu_layers": self._options.n_gpu_layers},
+            details={
+                "path": str(self._path), "n_gpu_layers": self._options.n_gpu_layers,
+                "n_ctx_train": self._llm._model.n_ctx_train() if self._llm else None,
+            },
         )
 
-    def _tokenize(self, prompt: str) -> list[int]:
-        return self._llm.tokenize(prompt.encode("utf-8"), add_bos=False, special=True)
+    def _tokenize(self, text: str) -> list[int]:
+        if self._llm is None:
+            raise EngineError("engine is not loaded")
+        tokens: list[int] = self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=True)
+        return tokens
 
-    def prompt_tokens(self, messages: Messages) -> int:
-        return len(self._tokenize(self.render(messages)))
-
-    def stream(self, messages: Messages, params: SamplingParams, cancel: threading.Event) -> Iterator[Piece]:
+    def _generate(self, token_ids: Sequence[int], params: SamplingParams, cancel: threading.Event) -> Generator[Piece, None, None]:
         llm = self._llm
         if llm is None:
             raise EngineError("engine is not loaded")
-        prompt = self._tokenize(self.render(messages))
+        prompt = list(token_ids)
         budget = min(params.max_tokens, llm.n_ctx() - len(prompt))
         decoder = Utf8Pieces()
-        produced: list[int] = []
+        produced = 0
         finish = "length"
         greedy = params.temperature == 0
         for token in llm.generate(
@@ -91,12 +94,10 @@ class LlamaCppEngine(LocalEngine):
                 break
             if not params.ignore_eos and self._is_eog(self._vocab, token):
                 finish = "stop"  # the end token is generated, so it counts (as in transformers)
-                produced.append(token)
                 break
-            text = decoder.feed(llm.detokenize([token], prev_tokens=prompt + produced))
-            produced.append(token)
-            yield Piece(text=text, tokens=1)
-            if len(produced) >= budget:
+            produced += 1
+            yield Piece(text=decoder.feed(llm.detokenize([token])), tokens=1)
+            if produced >= budget:
                 break
         yield Piece(text=decoder.flush(), tokens=1 if finish == "stop" else 0, finish_reason=finish)
 

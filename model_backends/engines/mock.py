@@ -4,10 +4,10 @@ announced in `/ready` and every answer's `engine` field, so it never silently an
 from __future__ import annotations
 
 import threading
-from typing import Iterator
+from collections.abc import Generator
 
 from model_backends.chat_format import Messages
-from model_backends.engines.base import Engine, EngineInfo, Piece, SamplingParams
+from model_backends.engines.base import Engine, EngineInfo, Piece, Prompt, SamplingParams, stop_at_sequences
 
 CANNED_ANSWER = "Это тестовый ответ: модель не загружена, уточните в компетентных органах."
 
@@ -25,10 +25,14 @@ class MockEngine(Engine):
         return EngineInfo(engine=self.name, model=self._model_name, context_window=None, chat_format="none",
                           details={"warning": "mock engine: canned answers, no model"})
 
-    def prompt_tokens(self, messages: Messages) -> int:
-        return sum(len(m["content"].split()) for m in messages)
+    def prepare(self, messages: Messages) -> Prompt:
+        return Prompt(messages, [0] * sum(len(m["content"].split()) for m in messages))  # a word is a "token"
 
-    def stream(self, messages: Messages, params: SamplingParams, cancel: threading.Event) -> Iterator[Piece]:
+    def stream(self, prompt: Prompt, params: SamplingParams, cancel: threading.Event) -> Generator[Piece, None, None]:
+        pieces = self._words(params, cancel)
+        return stop_at_sequences(pieces, params.stop) if params.stop else pieces
+
+    def _words(self, params: SamplingParams, cancel: threading.Event) -> Generator[Piece, None, None]:
         words = CANNED_ANSWER.split(" ")[: params.max_tokens]
         for i, word in enumerate(words):
             if cancel.is_set():

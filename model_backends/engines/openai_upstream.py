@@ -9,15 +9,15 @@ from __future__ import annotations
 import json
 import os
 import threading
-from typing import Any, Iterator
+from collections.abc import Generator
+from typing import Any
 
 import httpx
 
 from model_backends.chat_format import Messages
 from model_backends.config import OpenAIUpstreamOptions
-from model_backends.engines.base import (
-    Engine, EngineError, EngineInfo, EngineRequestError, Piece, SamplingParams,
-)
+from model_backends.engines.base import Engine, EngineInfo, Piece, Prompt, SamplingParams
+from model_backends.errors import EngineError, EngineRequestError
 
 
 class OpenAIUpstreamEngine(Engine):
@@ -61,19 +61,21 @@ class OpenAIUpstreamEngine(Engine):
             details={"base_url": self._options.base_url, "upstream_model": self._upstream_model},
         )
 
-    def prompt_tokens(self, messages: Messages) -> int | None:
-        return None
+    def prepare(self, messages: Messages) -> Prompt:
+        return Prompt(messages)  # the upstream renders and counts with its own template
 
-    def stream(self, messages: Messages, params: SamplingParams, cancel: threading.Event) -> Iterator[Piece]:
+    def stream(self, prompt: Prompt, params: SamplingParams, cancel: threading.Event) -> Generator[Piece, None, None]:
         if self._client is None:
             raise EngineError("engine is not loaded")
-        body = {
-            "model": self._upstream_model, "messages": messages, "stream": True,
+        body: dict[str, Any] = {
+            "model": self._upstream_model, "messages": prompt.messages, "stream": True,
             "stream_options": {"include_usage": True}, "max_tokens": params.max_tokens,
             "temperature": params.temperature, "top_p": params.top_p,
         }
         if params.ignore_eos:
             body["ignore_eos"] = True  # vLLM's extension; other upstreams ignore it
+        if params.stop:
+            body["stop"] = list(params.stop)  # the upstream cuts the answer and says finish_reason "stop"
         try:
             with self._client.stream("POST", "/chat/completions", json=body) as response:
                 if response.status_code >= 400:
@@ -82,7 +84,7 @@ class OpenAIUpstreamEngine(Engine):
         except httpx.HTTPError as exc:
             raise EngineError(f"upstream request failed: {exc}") from exc
 
-    def _pieces(self, response: httpx.Response, cancel: threading.Event) -> Iterator[Piece]:
+    def _pieces(self, response: httpx.Response, cancel: threading.Event) -> Generator[Piece, None, None]:
         finish, counted, reported_usage = "stop", 0, None
         for line in response.iter_lines():
             if cancel.is_set():

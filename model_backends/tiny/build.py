@@ -13,8 +13,9 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from model_backends.tiny.corpus import all_pairs, plain_sentences
 from model_backends.tiny.gguf_export import write_gguf
-from model_backends.tiny.tokenizer import BOS_TOKEN, CHAT_TEMPLATE, IM_END, PAD_TOKEN, train_tokenizer
-from model_backends.tiny.train import TinySpec, train_model
+from model_backends.tiny.spec import TinySpec
+from model_backends.tiny.tokenizer import IM_END, PAD_TOKEN, save_hf_tokenizer, train_tokenizer
+from model_backends.tiny.train import train_model
 
 HF_DIR = "tiny-legal-hf"
 GGUF_FILE = "tiny-legal.gguf"
@@ -45,7 +46,9 @@ class TinyModels:
         if not (self.manifest_path.exists() and self.gguf_path.exists() and self.hf_dir.is_dir()):
             return False
         manifest = json.loads(self.manifest_path.read_text())
-        return manifest.get("spec") == asdict(spec)
+        # a field added to TinySpec after a build was made has its default in that build
+        built = {**asdict(TinySpec()), **manifest.get("spec", {})}
+        return built == asdict(spec)
 
 
 def _sha256(path: Path) -> str:
@@ -57,17 +60,16 @@ def _sha256(path: Path) -> str:
 
 
 def build_tiny_models(
-    out_dir: Path, spec: TinySpec = TinySpec(), force: bool = False, console: Console | None = None
+    out_dir: Path, spec: TinySpec | None = None, force: bool = False, console: Console | None = None
 ) -> TinyModels:
     """Build (or reuse) the tiny models under `out_dir`; the manifest is written last, so a
     half-finished build is never mistaken for a finished one."""
     console = console or Console(stderr=True)
     models = TinyModels(Path(out_dir))
+    spec = spec or TinySpec()
     if not force and models.is_built(spec):
         console.print(f"[green]tiny models already built[/] in {models.root}")
         return models
-    from transformers import PreTrainedTokenizerFast
-
     models.root.mkdir(parents=True, exist_ok=True)
     models.manifest_path.unlink(missing_ok=True)
     started = time.perf_counter()
@@ -88,15 +90,11 @@ def build_tiny_models(
 
         model = train_model(spec, tokenizer, pairs, on_step)
 
-    hf_tokenizer = PreTrainedTokenizerFast(
-        tokenizer_object=tokenizer, bos_token=BOS_TOKEN, eos_token=IM_END, pad_token=PAD_TOKEN
-    )
-    hf_tokenizer.chat_template = CHAT_TEMPLATE
     model.generation_config.eos_token_id = tokenizer.token_to_id(IM_END)
     model.generation_config.pad_token_id = tokenizer.token_to_id(PAD_TOKEN)
     model.save_pretrained(models.hf_dir, safe_serialization=True)
-    hf_tokenizer.save_pretrained(models.hf_dir)
-    write_gguf(model, tokenizer, models.gguf_path, MODEL_NAME)
+    save_hf_tokenizer(tokenizer, models.hf_dir)
+    write_gguf(models.hf_dir, models.gguf_path, MODEL_NAME)
 
     manifest = {
         "name": MODEL_NAME,

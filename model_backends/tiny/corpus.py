@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import csv
+from collections.abc import Iterator
 from dataclasses import dataclass
 from importlib import resources
-from typing import Iterator
 
 _VOWELS = set("аеёиоуыэюяАЕЁИОУЫЭЮЯ")
 

@@ -7,7 +7,9 @@ which is what makes the GGUF copy of the model faithful token for token.
 
 from __future__ import annotations
 
-from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+from pathlib import Path
+
+from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
 
 BOS_TOKEN = "<s>"
 PAD_TOKEN = "</s>"
@@ -23,10 +25,20 @@ CHAT_TEMPLATE = (
 )
 
 
-def train_tokenizer(texts: list[str], vocab_size: int) -> Tokenizer:
-    """A deterministic byte-level BPE over the corpus, special tokens first (ids 0..3)."""
+def train_tokenizer(texts: list[str], vocab_size: int, split_regex: str | None = None) -> Tokenizer:
+    """A deterministic byte-level BPE over the corpus, special tokens first (ids 0..3).
+
+    `split_regex` replaces GPT-2's pre-tokenizer with a split on that pattern before the byte-level
+    mapping, as Llama 3's and Mistral's Tekken tokenizers do (for the converter's checks).
+    """
     tokenizer = Tokenizer(models.BPE())
-    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
+    if split_regex is None:
+        tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
+    else:
+        tokenizer.pre_tokenizer = pre_tokenizers.Sequence([
+            pre_tokenizers.Split(Regex(split_regex), behavior="isolated", invert=False),
+            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
+        ])
     tokenizer.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
         vocab_size=vocab_size,
@@ -36,3 +48,14 @@ def train_tokenizer(texts: list[str], vocab_size: int) -> Tokenizer:
     )
     tokenizer.train_from_iterator(texts, trainer=trainer)
     return tokenizer
+
+
+def save_hf_tokenizer(tokenizer: Tokenizer, out_dir: Path) -> None:
+    """Save as a Hugging Face fast tokenizer with its special tokens and the chat template."""
+    from transformers import PreTrainedTokenizerFast
+
+    hf_tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=tokenizer, bos_token=BOS_TOKEN, eos_token=IM_END, pad_token=PAD_TOKEN
+    )
+    hf_tokenizer.chat_template = CHAT_TEMPLATE
+    hf_tokenizer.save_pretrained(out_dir)

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from tokenizers import Tokenizer
@@ -13,25 +12,10 @@ from transformers import MistralConfig, MistralForCausalLM
 from model_backends.chat_format import render_template
 from model_backends.prompts import PromptType, legal_messages
 from model_backends.tiny.corpus import QAPair
+from model_backends.tiny.spec import TinySpec
 from model_backends.tiny.tokenizer import BOS_TOKEN, CHAT_TEMPLATE, IM_END, PAD_TOKEN
 
-
-@dataclass(frozen=True)
-class TinySpec:
-    """Sizes and training budget; the defaults build in seconds on two CPU cores."""
-
-    vocab_size: int = 2048
-    hidden_size: int = 64
-    intermediate_size: int = 192
-    num_layers: int = 2
-    num_heads: int = 4
-    num_kv_heads: int = 2
-    context_length: int = 2048
-    max_train_tokens: int = 320
-    steps: int = 280
-    batch_size: int = 8
-    learning_rate: float = 5e-3
-    seed: int = 1234
+__all__ = ["TinySpec", "model_config", "train_model"]
 
 
 def model_config(spec: TinySpec, tokenizer: Tokenizer) -> MistralConfig:
@@ -42,12 +26,12 @@ def model_config(spec: TinySpec, tokenizer: Tokenizer) -> MistralConfig:
         num_hidden_layers=spec.num_layers,
         num_attention_heads=spec.num_heads,
         num_key_value_heads=spec.num_kv_heads,
-        head_dim=spec.hidden_size // spec.num_heads,
+        head_dim=spec.attention_head_dim,
         max_position_embeddings=spec.context_length,
         rms_norm_eps=1e-5,
-        rope_theta=10000.0,
+        rope_parameters={"rope_type": "default", "rope_theta": spec.rope_theta},
         sliding_window=None,
-        tie_word_embeddings=False,
+        tie_word_embeddings=spec.tie_embeddings,
         bos_token_id=tokenizer.token_to_id(BOS_TOKEN),
         eos_token_id=tokenizer.token_to_id(IM_END),
         pad_token_id=tokenizer.token_to_id(PAD_TOKEN),

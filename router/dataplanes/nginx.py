@@ -12,13 +12,15 @@ import os
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import jinja2
 from pydantic import BaseModel, ConfigDict, Field
 
-from router.routing import FULL_WEIGHT_BP, weights_for
+from router.errors import NginxError
+from router.weights import FULL_WEIGHT_BP, weights_for
 
 # A source checkout's nginx/, else where an installed package put it (pyproject's data-files).
 TEMPLATES = [Path(__file__).resolve().parents[2] / "nginx", Path(sys.prefix) / "share" / "bluegreen" / "nginx"]
@@ -54,10 +56,6 @@ class NginxOptions(BaseModel):
         return self.prefix / "logs" / "access.json"
 
 
-class NginxError(RuntimeError):
-    """nginx refused the config or the reload; the message carries nginx's own words."""
-
-
 def address_of(url: str) -> str:
     """host:port as nginx writes it in $upstream_addr."""
     parts = urlsplit(url)
@@ -74,7 +72,10 @@ def split_lines(green_bp: int) -> list[tuple[str, str]]:
 
 
 def render_nginx(options: NginxOptions, blue_url: str, green_url: str, green_bp: int, session_header: str = "X-Session-ID",
-                 cookie_name: str = "bg_sid", cookie_max_age_s: int = 2_592_000) -> str:
+                 cookie_name: str = "bg_sid", cookie_max_age_s: int = 2_592_000, eject_after_failures: int = 5,
+                 ejection_s: float = 5.0) -> str:
+    """The config for `green_bp`; green is ejected (nginx's passive health check) after
+    `eject_after_failures` failed attempts within `ejection_s`, for `ejection_s` (0 failures: never)."""
     environment = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), undefined=jinja2.StrictUndefined,
                                      keep_trailing_newline=True)
     prefix = options.prefix.resolve()
@@ -85,25 +86,28 @@ def render_nginx(options: NginxOptions, blue_url: str, green_url: str, green_bp:
         backends={"blue": {"address": address_of(blue_url)}, "green": {"address": address_of(green_url)}},
         session_header_var=session_header.lower().replace("-", "_"),
         cookie_name=cookie_name, cookie_max_age_s=cookie_max_age_s,
+        ejection={"max_fails": eject_after_failures, "fail_timeout_s": max(1, round(ejection_s))},
         paths={"pid": prefix / "nginx.pid", "error_log": prefix / "logs" / "error.log",
                "access_log": options.access_log.resolve(), "temp": prefix / "temp"},
     )
 
 
+def prepare_prefix(options: NginxOptions) -> None:
+    """Create the folders the rendered config names (nginx makes only the last level of each)."""
+    for sub in ("logs", "temp"):
+        (options.prefix / sub).mkdir(parents=True, exist_ok=True)
+    options.conf_path.parent.mkdir(parents=True, exist_ok=True)
+
+
 class NginxDataPlane:
-    def __init__(self, options: NginxOptions, render: "callable") -> None:  # type: ignore[valid-type]
+    def __init__(self, options: NginxOptions, render: Callable[[int], str]) -> None:
         self.options = options
         self.render = render  # green_bp -> config text
         self.applied_bp: int | None = None
 
-    def prepare_dirs(self) -> None:
-        for sub in ("logs", "temp"):
-            (self.options.prefix / sub).mkdir(parents=True, exist_ok=True)
-        self.options.conf_path.parent.mkdir(parents=True, exist_ok=True)
-
     def validate(self, green_bp: int) -> Path:
         """Write the config for `green_bp` beside the live one and `nginx -t` it; the tested file's path."""
-        self.prepare_dirs()
+        prepare_prefix(self.options)
         fd, name = tempfile.mkstemp(prefix=".nginx-", suffix=".conf", dir=self.options.conf_path.parent)
         with os.fdopen(fd, "w") as handle:
             handle.write(self.render(green_bp))

@@ -15,8 +15,8 @@ from pathlib import Path
 
 from router.background import Periodic
 from router.metrics import RouterMetrics
-from router.routing import Colour
-from router.windows import SlidingWindow
+from router.rollout.windows import SlidingWindow
+from router.weights import Colour
 
 log = logging.getLogger("bluegreen.nginx_log")
 
@@ -54,7 +54,7 @@ def parse_line(line: str, colours: dict[str, Colour]) -> list[Attempt]:
     attempts = []
     for addr, status, total, header in zip(_split(entry.get("upstream_addr", "")), _split(entry.get("upstream_status", "")),
                                            _split(entry.get("upstream_response_time", "")),
-                                           _split(entry.get("upstream_header_time", ""))):
+                                           _split(entry.get("upstream_header_time", "")), strict=False):
         colour = colours.get(addr)
         if colour is None:
             continue
@@ -102,6 +102,8 @@ class AccessLogFollower(Periodic):
 
     def _export(self, attempts: list[Attempt]) -> None:
         """The same series the builtin data plane exports: nginx only tells a 5xx (or 502 for no answer)."""
+        if self.metrics is None:
+            return
         for attempt in attempts:
             self.metrics.observe_attempt(attempt.colour.value, attempt.path, attempt.status, attempt.latency_s,
                                          attempt.header_s)

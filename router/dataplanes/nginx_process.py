@@ -14,9 +14,9 @@ from pathlib import Path
 
 import httpx
 
-from model_backends.launcher import free_port, stop_process
-from router.dataplanes.nginx import NginxDataPlane, NginxOptions, render_nginx
-from router.routing import bp_to_percent
+from bluegreen_common.processes import free_port, stop_process
+from router.dataplanes.nginx import NginxDataPlane, NginxOptions, prepare_prefix, render_nginx
+from router.weights import bp_to_percent
 
 
 def local_nginx_options(workdir: Path, **overrides: object) -> NginxOptions:
@@ -37,7 +37,7 @@ class NginxProcess:
         self.url = f"http://{options.listen}"
         self.port = int(options.listen.rsplit(":", 1)[1])
         self.plane = NginxDataPlane(options, lambda bp: render_nginx(options, blue_url, green_url, bp))
-        self.plane.prepare_dirs()
+        prepare_prefix(options)
         options.conf_path.write_text(self.plane.render(green_bp))
         self._process: subprocess.Popen[bytes] | None = None
 
@@ -54,7 +54,7 @@ class NginxProcess:
                 raise TimeoutError(f"nginx did not pick up the config for green {marker}")
             time.sleep(0.01)
 
-    def __enter__(self) -> "NginxProcess":
+    def __enter__(self) -> NginxProcess:
         self._process = subprocess.Popen(
             ["nginx", "-c", str(self.options.conf_path.resolve()), "-p", str(self.options.prefix.resolve()),
              "-g", "daemon off;"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # errors go to its error log

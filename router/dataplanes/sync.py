@@ -12,7 +12,8 @@ import logging
 from pathlib import Path
 
 from router.background import Periodic
-from router.dataplanes.nginx import NginxDataPlane, NginxError
+from router.dataplanes.nginx import NginxDataPlane
+from router.errors import NginxError
 from router.traffic import Traffic
 
 log = logging.getLogger("bluegreen.nginx")

@@ -6,7 +6,8 @@
 
 from __future__ import annotations
 
-from router.runtimes.managed import ManagedRuntime, RuntimeUnavailable
+from router.errors import RuntimeUnavailable
+from router.runtimes.managed import ManagedRuntime
 from router.runtimes.options import RuntimeOptions
 from router.state import StateStore
 

@@ -16,14 +16,16 @@ import logging
 import math
 import os
 import re
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
-from router.routing import Colour
+from router.errors import RuntimeUnavailable
 from router.runtimes.local import serve_flags
-from router.runtimes.managed import ManagedRuntime, RuntimeUnavailable
+from router.runtimes.managed import ManagedRuntime
 from router.runtimes.options import BackendSpec, DockerOptions, RuntimeOptions
 from router.state import StateStore
+from router.weights import Colour
 
 if TYPE_CHECKING:
     from docker import DockerClient
@@ -38,7 +40,7 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 TERMINAL_CODES = re.compile(r"\x1b\[[0-9;]*m")
 
 
-def connect() -> "DockerClient":
+def connect() -> DockerClient:
     """A client for the engine in DOCKER_HOST (default: the local socket), or a clear RuntimeUnavailable."""
     try:
         import docker
@@ -89,7 +91,7 @@ def spec_hash(arguments: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(arguments, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def build_image(client: "DockerClient", options: DockerOptions, on_line: Callable[[str], None] = log.info) -> str:
+def build_image(client: DockerClient, options: DockerOptions, on_line: Callable[[str], None] = log.info) -> str:
     """Build compose/Dockerfile into `options.image`, streaming the build's lines; the image id."""
     context = (options.context or PROJECT_ROOT).resolve()
     if not (context / "compose" / "Dockerfile").is_file():
@@ -106,26 +108,33 @@ def build_image(client: "DockerClient", options: DockerOptions, on_line: Callabl
             if line.strip():
                 recent = [*recent[-9:], line]
                 on_line(line)
-    return client.images.get(options.image).id
+    return _image_id(client, options.image)
 
 
-def ensure_image(client: "DockerClient", options: DockerOptions) -> str:
+def _image_id(client: DockerClient, tag: str) -> str:
+    image_id = client.images.get(tag).id
+    if image_id is None:  # the engine always names an image it returns; a None would be its bug
+        raise RuntimeUnavailable(f"the Docker engine returned image {tag} without an id")
+    return image_id
+
+
+def ensure_image(client: DockerClient, options: DockerOptions) -> str:
     """The image id to run, building it as `options.build` says."""
     from docker.errors import ImageNotFound
 
     if options.build == "always":
         return build_image(client, options)
     try:
-        return client.images.get(options.image).id
-    except ImageNotFound:
+        return _image_id(client, options.image)
+    except ImageNotFound as exc:
         if options.build == "never":
             raise RuntimeUnavailable(f"image {options.image} not found; build it (docker compose -f compose/"
-                                     "docker-compose.blue-green.yml build) or set runtime.docker.build: missing")
+                                     "docker-compose.blue-green.yml build) or set runtime.docker.build: missing") from exc
         return build_image(client, options)
 
 
 class ContainerHandle:
-    def __init__(self, client: "DockerClient", options: DockerOptions, colour: Colour, spec: BackendSpec,
+    def __init__(self, client: DockerClient, options: DockerOptions, colour: Colour, spec: BackendSpec,
                  image_id: str) -> None:
         self.client, self.options, self.colour = client, options, colour
         self.url = f"http://127.0.0.1:{spec.port}"
@@ -215,9 +224,12 @@ class DockerRuntime(ManagedRuntime):
         self.image_id: str | None = None
 
     def prepare(self) -> None:
-        self.image_id = ensure_image(self.client, self.options.docker)
+        self._image()
+
+    def _image(self) -> str:
+        if self.image_id is None:
+            self.image_id = ensure_image(self.client, self.options.docker)
+        return self.image_id
 
     def make_handle(self, colour: Colour) -> ContainerHandle:
-        if self.image_id is None:
-            self.prepare()
-        return ContainerHandle(self.client, self.options.docker, colour, self.options.spec(colour), self.image_id)
+        return ContainerHandle(self.client, self.options.docker, colour, self.options.spec(colour), self._image())

@@ -6,12 +6,27 @@ its PID (SIGTERM to the group, SIGKILL after `stop_grace_s`).
 
 from __future__ import annotations
 
+import shutil
+import sys
+from pathlib import Path
 from typing import Any
 
-from model_backends.launcher import BackendProcess
-from router.routing import Colour
-from router.runtimes.managed import ManagedRuntime, RuntimeUnavailable
+from bluegreen_common.processes import ServiceProcess
+from router.errors import RuntimeUnavailable
+from router.runtimes.managed import ManagedRuntime
 from router.runtimes.options import BackendSpec
+from router.weights import Colour
+
+
+def model_backend_program() -> tuple[str, ...]:
+    """The `model-backend` program: beside this interpreter (a virtualenv), else on PATH."""
+    beside = Path(sys.executable).with_name("model-backend")
+    if beside.exists():
+        return (str(beside),)
+    found = shutil.which("model-backend")
+    if found is None:
+        raise RuntimeUnavailable("the model-backend program is not installed (pip install bluegreen-llm[llama])")
+    return (found,)
 
 
 def serve_flags(colour: Colour, spec: BackendSpec, model_path: str) -> list[str]:
@@ -21,7 +36,7 @@ def serve_flags(colour: Colour, spec: BackendSpec, model_path: str) -> list[str]
 
 
 class ProcessHandle:
-    def __init__(self, process: BackendProcess) -> None:
+    def __init__(self, process: ServiceProcess) -> None:
         self.process = process
         self.url = process.url
 
@@ -51,6 +66,7 @@ class LocalRuntime(ManagedRuntime):
     def make_handle(self, colour: Colour) -> ProcessHandle:
         spec = self.options.spec(colour)
         # The router's own settings (its admin token among them) are not the backend's business.
-        return ProcessHandle(BackendProcess(serve_flags(colour, spec, spec.model),
+        return ProcessHandle(ServiceProcess(serve_flags(colour, spec, spec.model),
                                             self.options.logs_dir / f"{colour.value}.log", port=spec.port,
-                                            env=spec.env, drop_env_prefixes=("BLUEGREEN_",)))
+                                            env=spec.env, drop_env_prefixes=("BLUEGREEN_",),
+                                            program=model_backend_program()))

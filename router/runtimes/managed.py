@@ -19,15 +19,13 @@ from typing import Any, Protocol
 import httpx
 
 from router.background import Periodic
-from router.routing import Colour
+from router.errors import RuntimeUnavailable, StateUnavailable
+from router.events import EventDraft
 from router.runtimes.options import RuntimeOptions
-from router.state import EventDraft, StateStore, StateUnavailable
+from router.state import StateStore
+from router.weights import Colour
 
 log = logging.getLogger("bluegreen.runtime")
-
-
-class RuntimeUnavailable(RuntimeError):
-    """The runtime cannot run backends at all (no Docker engine, no image); the message says what to do."""
 
 
 class BackendHandle(Protocol):

@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from router.routing import Colour
+from router.weights import Colour
 
 
 class BackendResources(BaseModel):

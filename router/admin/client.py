@@ -1,0 +1,59 @@
+"""The admin API from the operator's side: what the CLI calls, with errors in plain words."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import httpx
+
+from router.errors import AdminError
+
+
+class AdminClient:
+    def __init__(self, router_url: str, token: str | None = None, timeout_s: float = 30.0) -> None:
+        self.router_url = router_url.rstrip("/")
+        token = token if token is not None else os.environ.get("BLUEGREEN_ADMIN_TOKEN")
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self._client = httpx.Client(base_url=self.router_url, headers=headers, timeout=timeout_s)
+
+    def close(self) -> None:
+        self._client.close()
+
+    def _call(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+        try:
+            response = self._client.request(method, path, **kwargs)
+        except httpx.HTTPError as exc:
+            raise AdminError(f"cannot reach the router at {self.router_url} ({exc.__class__.__name__}); "
+                             "is `bluegreen serve` running there? (--router URL)") from exc
+        if response.status_code < 400:
+            answer: dict[str, Any] = response.json()
+            return answer
+        try:
+            detail = response.json().get("detail") or response.json().get("error", {}).get("message")
+        except ValueError:
+            detail = response.text
+        if isinstance(detail, list):
+            detail = "; ".join(f"{'.'.join(map(str, d.get('loc', [])))}: {d.get('msg')}" for d in detail)
+        hint = {401: " (export BLUEGREEN_ADMIN_TOKEN)", 403: " (check BLUEGREEN_ADMIN_TOKEN)"}.get(response.status_code, "")
+        raise AdminError(f"the router answered {response.status_code}: {detail}{hint}")
+
+    def status(self) -> dict[str, Any]:
+        return self._call("GET", "/admin/status")
+
+    def events(self, since: int = 0, limit: int = 100) -> dict[str, Any]:
+        return self._call("GET", "/admin/events", params={"since": since, "limit": limit})
+
+    def latest_events(self, count: int) -> list[dict[str, Any]]:
+        events: list[dict[str, Any]] = self._call("GET", "/admin/events", params={"latest": count})["events"]
+        return events
+
+    def set_green(self, percent: float, reason: str | None = None) -> dict[str, Any]:
+        return self._call("PUT", "/admin/weights", json={"green": percent, **({"reason": reason} if reason else {})})
+
+    def start_rollout(self, steps: list[float] | None, interval_s: float | None) -> dict[str, Any]:
+        body = {k: v for k, v in {"steps": steps, "interval_s": interval_s}.items() if v is not None}
+        return self._call("POST", "/admin/rollout", json=body)
+
+    def action(self, name: str) -> dict[str, Any]:
+        return self._call("POST", f"/admin/rollout/{name}")

@@ -1,0 +1,225 @@
+"""The rollout controller: every tick, read the world, decide with the pure state machine, act.
+
+Each decision is committed to the state store (rollout record, weights, event, one transaction)
+before traffic follows it, so a restarted router resumes the same step. A lease in the state file
+makes sure only one controller drives a rollout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import os
+import time
+from collections.abc import Awaitable, Callable
+
+from router.background import Periodic
+from router.errors import ProviderError, RolloutBlocked, StateUnavailable
+from router.events import Event
+from router.metrics import RouterMetrics
+from router.proxy.mirror import Mirror
+from router.quality.shadow import shadow_verdict
+from router.quality.verdict import Outcome as QualityOutcome
+from router.quality.verdict import Verdict as QualityVerdict
+from router.rollout.judge import Outcome, Verdict, hard_breach, judge
+from router.rollout.machine import (
+    FINISHED,
+    Decision,
+    Notify,
+    Observation,
+    Phase,
+    Rollout,
+    RolloutOptions,
+    StopColour,
+    command,
+    decide,
+    new_rollout,
+)
+from router.rollout.providers import MetricsProvider
+from router.rollout.warmup import warm_up
+from router.rollout.webhooks import Webhooks
+from router.runtimes.managed import ManagedRuntime
+from router.state import StateStore
+from router.traffic import Traffic
+from router.weights import Colour
+
+log = logging.getLogger("bluegreen.controller")
+
+NO_MIRROR = ("the nginx data plane does not mirror requests; judge the canary's answers before the cutover "
+             "with `bluegreen compare --blue URL --green URL`")
+LEASE = "rollout-controller"
+LEASE_TTL_S = 6.0  # another router may take over a rollout this long after its controller stops
+
+
+def _as_rollout_verdict(verdict: QualityVerdict) -> Verdict:
+    """The answer checks' verdict in the rollout's terms: a regression fails the phase."""
+    outcome = {QualityOutcome.passed: Outcome.passed, QualityOutcome.regressed: Outcome.failed,
+               QualityOutcome.inconclusive: Outcome.inconclusive}[verdict.outcome]
+    reasons = verdict.reasons or tuple(f.reason for f in verdict.findings)
+    return Verdict(outcome, reasons)
+
+
+class Controller(Periodic):
+    name = "rollout-controller"
+
+    def __init__(self, options: RolloutOptions, store: StateStore, traffic: Traffic, provider: MetricsProvider,
+                 hooks: Webhooks, urls: dict[Colour, str], window_s: float, rollout: Rollout | None,
+                 metrics: RouterMetrics | None = None,
+                 apply_weights: Callable[[int], Awaitable[None]] | None = None,
+                 runtime: ManagedRuntime | None = None, mirror: Mirror | None = None) -> None:
+        super().__init__()
+        self.mirror = mirror  # None: this data plane cannot mirror, and the shadow phase is skipped (said so)
+        self.options, self.store, self.traffic, self.provider, self.hooks = options, store, traffic, provider, hooks
+        self.interval_s = options.tick_s
+        self.urls, self.window_s = urls, window_s
+        self.rollout = rollout
+        self.metrics = metrics
+        self.apply_weights = apply_weights  # the nginx data plane follows every committed weight
+        self.runtime = runtime  # starts the canary, and stops the old colour after a promotion
+        self._effects: set[asyncio.Task[None]] = set()
+        self._publish_phase()
+        self.owner = f"{os.uname().nodename}:{os.getpid()}:{os.urandom(3).hex()}"
+        self._lock = asyncio.Lock()  # decisions commit one at a time
+        self._lease_renew_at = 0.0
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    async def stop(self) -> None:
+        await super().stop()
+        await self.hooks.aclose()
+        await self.provider.aclose()
+
+    async def step(self) -> None:
+        try:
+            await self.tick()
+        except StateUnavailable as exc:
+            log.error("controller could not use the state file: %s", exc)
+
+    @property
+    def active(self) -> bool:
+        r = self.rollout
+        return r is not None and r.phase not in FINISHED and r.phase is not Phase.paused
+
+    # -- one tick ---------------------------------------------------------------------------
+
+    async def tick(self) -> None:
+        rollout = self.rollout
+        if rollout is None or rollout.phase in (Phase.idle, Phase.rolled_back, Phase.failed, Phase.paused):
+            return
+        if rollout.phase is Phase.promoted and (rollout.old_stopped or rollout.old_stop_at is None):
+            return
+        if not await self._hold_lease():
+            return
+        seen = await self.observe(rollout)
+        async with self._lock:
+            if self.rollout is not rollout:  # an operator changed it while we were looking
+                return
+            decision = decide(rollout, seen, self.options)
+            if decision.changed:
+                await self.commit(decision)
+        self._carry_out(decision)
+
+    async def _hold_lease(self) -> bool:
+        """Renew the lease when a third of it is used up, so ticks do not write the state file each time."""
+        now = time.monotonic()
+        if now < self._lease_renew_at:
+            return True
+        held = await asyncio.to_thread(self.store.hold_lease, LEASE, self.owner, LEASE_TTL_S)
+        self._lease_renew_at = now + LEASE_TTL_S / 3 if held else 0.0
+        return held
+
+    async def observe(self, rollout: Rollout) -> Observation:
+        now = time.time()
+        canary = Colour(rollout.canary)
+        health = self.traffic.health[canary]
+        seen = Observation(now=now, canary_ready=health.ready, canary_reason=health.reason,
+                           start_error=self.runtime.start_errors.get(canary) if self.runtime is not None else None,
+                           shadow_unavailable=None if self.mirror is not None else NO_MIRROR)
+        if rollout.phase is Phase.warming:
+            return dataclasses.replace(seen, warmup_error=await warm_up(self.urls[canary], self.options.warmup))
+        if rollout.phase is Phase.promoting and self.options.confirm_promotion and self.hooks.has("confirm-promotion"):
+            refusal = await self.hooks.gate("confirm-promotion", {"rollout": rollout.id, "canary": rollout.canary})
+            return dataclasses.replace(seen, confirmed=refusal is None)
+        if rollout.phase is Phase.shadowing and self.mirror is not None:
+            return dataclasses.replace(seen, shadow_verdict=_as_rollout_verdict(
+                shadow_verdict(self.mirror.tally, self.options.shadow.min_pairs)))
+        if rollout.phase is not Phase.progressing:
+            return seen
+        if health.ejection is not None:  # the data plane already took it out of traffic: a hard signal
+            return dataclasses.replace(seen, hard_breach=health.ejection)
+        step_span = max(0.001, min(now - rollout.step_since, self.window_s))
+        try:
+            recent = await self.provider.evidence(canary, min(step_span, self.options.judge.hard_window_s))
+            seen = dataclasses.replace(seen, hard_breach=hard_breach(recent.green, self.options.judge, canary.value))
+            if now - rollout.step_since >= rollout.interval_s:
+                seen = dataclasses.replace(seen, verdict=judge(await self.provider.evidence(canary, step_span),
+                                                               self.options.judge))
+        except ProviderError as exc:
+            return dataclasses.replace(seen, provider_error=str(exc))
+        return seen
+
+    # -- acting -----------------------------------------------------------------------------
+
+    async def commit(self, decision: Decision) -> Event:
+        """Write the rollout, its weights and its event in one transaction; then route by them."""
+        assert decision.event is not None
+        values: dict[str, object] = {"rollout": decision.rollout.as_dict()}
+        if decision.traffic is not None:
+            values.update(green_bp=decision.traffic.green_bp, stable=decision.traffic.stable)
+        event = await asyncio.to_thread(self.store.commit, values, decision.event)
+        self.rollout = decision.rollout
+        self._publish_phase()
+        if decision.traffic is not None:
+            self.traffic.apply(decision.traffic.green_bp, Colour(decision.traffic.stable))
+            if self.apply_weights is not None:
+                await self.apply_weights(decision.traffic.green_bp)
+        log.info("rollout %s: %s", decision.rollout.id, decision.event.message)
+        return event
+
+    def _publish_phase(self) -> None:
+        if self.metrics is not None:
+            current = self.rollout.phase if self.rollout is not None else Phase.idle
+            for phase in Phase:
+                self.metrics.rollout_phase.labels(phase.value).set(1 if phase is current else 0)
+        if self.mirror is not None:
+            self.mirror.set_active(self.rollout is not None and self.rollout.phase is Phase.shadowing)
+
+    def _carry_out(self, decision: Decision) -> None:
+        for effect in decision.effects:
+            if isinstance(effect, Notify):
+                self.hooks.notify(effect.kind, effect.payload)
+            elif isinstance(effect, StopColour):
+                if self.runtime is None:
+                    log.info("%s may be stopped now (no runtime manages it here)", effect.colour)
+                else:
+                    self._in_background(self.runtime.stop_colour(Colour(effect.colour)))
+
+    def _in_background(self, work: Awaitable[None]) -> None:
+        task = asyncio.ensure_future(work)
+        self._effects.add(task)
+        task.add_done_callback(self._effects.discard)
+
+    # -- operator commands ------------------------------------------------------------------
+
+    async def begin(self, steps: list[float] | None, interval_s: float | None, actor: str) -> Event:
+        """Start a rollout of the colour that is not stable; a refusing pre-rollout hook blocks it."""
+        async with self._lock:
+            now = time.time()
+            decision = new_rollout(self.rollout, self.traffic.stable.value, steps or self.options.steps,
+                                   interval_s or self.options.interval_s, now, actor, os.urandom(6).hex())
+            refusal = await self.hooks.gate("pre-rollout", {"rollout": decision.rollout.id,
+                                                            "canary": decision.rollout.canary})
+            if refusal:
+                raise RolloutBlocked(f"the pre-rollout webhook refused: {refusal}")
+            event = await self.commit(decision)
+        if self.runtime is not None:  # `starting` then waits for the probes to see it ready
+            await self.runtime.start_colour(Colour(decision.rollout.canary))
+        return event
+
+    async def command(self, name: str, actor: str) -> Event:
+        async with self._lock:
+            decision = command(self.rollout, name, time.time(), actor)
+            event = await self.commit(decision)
+        self._carry_out(decision)
+        return event

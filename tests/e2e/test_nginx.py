@@ -1,0 +1,256 @@
+"""The nginx data plane with a real nginx: rendering, agreement with the Python data plane,
+streaming, retry to blue, graceful reloads, and the router driving it."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from router.dataplanes.nginx_process import NginxProcess, local_nginx_options
+from router.errors import NginxError
+from router.proxy.routing import colour_for_key
+from router.weights import Colour, percent_to_bp
+from tests.e2e.helpers import stream_arrivals, wait_until
+from tests.e2e.http_upstream import HttpUpstream
+
+QUESTION = {"question": "Что такое договор?"}
+
+
+@pytest.fixture
+def nginx(upstreams, tmp_path: Path):
+    with NginxProcess(local_nginx_options(tmp_path / "nginx"), upstreams[Colour.blue].url, upstreams[Colour.green].url) as server:
+        yield server
+
+
+@pytest.mark.parametrize("percent", [0, 0.01, 5, 50, 99.99, 100])
+def test_rendered_configs_pass_nginx_t(tmp_path: Path, percent: float) -> None:
+    options = local_nginx_options(tmp_path)
+    server = NginxProcess(options, "http://127.0.0.1:8001", "http://127.0.0.1:8002")
+    tested = server.plane.validate(percent_to_bp(percent))  # raises with nginx's words if `nginx -t` fails
+    block = tested.read_text().split("$bg_colour {")[1].split("}")[0]
+    entries = [line.strip() for line in block.splitlines() if line.strip()]
+    expected = {0: ["* blue;"], 100: ["* green;"]}.get(percent, [f"{percent:.2f}% green;", "* blue;"])
+    assert entries == expected
+
+
+def test_nginx_rejects_a_bad_setting_with_its_own_words(tmp_path: Path) -> None:
+    server = NginxProcess(local_nginx_options(tmp_path, limit_req_rate="fast"), "http://127.0.0.1:8001", "http://127.0.0.1:8002")
+    with pytest.raises(NginxError, match="invalid rate"):
+        server.plane.validate(5000)
+
+
+def test_nginx_picks_the_same_colour_as_the_python_data_plane(nginx) -> None:
+    keys = [f"session-{i}-ключ" for i in range(2000)]
+
+    async def colours() -> list[str]:
+        async with httpx.AsyncClient(timeout=30) as client:
+            semaphore = asyncio.Semaphore(32)
+
+            async def one(key: str) -> str:
+                async with semaphore:
+                    r = await client.post(f"{nginx.url}/api/v1/chat/legal", json=QUESTION,
+                                          headers={"X-Session-ID": key.encode()})
+                    assert r.status_code == 200
+                    return r.headers["x-backend"]
+
+            return await asyncio.gather(*(one(k) for k in keys))
+
+    for percent in (1, 37.5, 99.99):
+        nginx.set_green(percent_to_bp(percent))
+        expected = [colour_for_key(k, percent_to_bp(percent)).value for k in keys]
+        assert asyncio.run(colours()) == expected, f"nginx and the Python data plane disagree at {percent} %"
+
+
+def test_cookieless_clients_split_and_then_stick(nginx) -> None:
+    nginx.set_green(5000)
+    greens = 0
+    with httpx.Client(timeout=10) as client:
+        for _ in range(400):
+            client.cookies.clear()
+            response = client.post(f"{nginx.url}/api/v1/chat/legal", json=QUESTION)
+            greens += response.headers["x-backend"] == "green"
+            cookie = response.cookies.get("bg_sid")
+            assert cookie and colour_for_key(cookie, 5000).value == response.headers["x-backend"]
+        colour = response.headers["x-backend"]
+        assert all(client.post(f"{nginx.url}/api/v1/chat/legal", json=QUESTION).headers["x-backend"] == colour
+                   for _ in range(5))
+    assert 0.42 < greens / 400 < 0.58
+
+
+def test_sse_arrives_unbuffered_through_nginx(nginx, upstreams) -> None:
+    nginx.set_green(10_000)
+    colour, arrivals = stream_arrivals(nginx.url)
+    assert colour == "green"
+    assert len(arrivals) == 4 and arrivals[0][0] < upstreams[Colour.green].seen.last_event_sent_at
+
+
+def test_green_failures_are_retried_on_blue(upstreams, tmp_path: Path) -> None:
+    doomed = HttpUpstream("green").start()
+    with NginxProcess(local_nginx_options(tmp_path / "n"), upstreams[Colour.blue].url, doomed.url, 10_000) as server:
+        doomed.behaviour.fail_status = 502
+        with httpx.Client(timeout=10) as client:
+            answers = [client.post(f"{server.url}/api/v1/chat/legal", json=QUESTION, headers={"X-Session-ID": f"k{i}"})
+                       for i in range(5)]
+            assert [(a.status_code, a.headers["x-backend"]) for a in answers] == [(200, "blue")] * 5
+            doomed.stop()  # now it refuses connections
+            answers = [client.post(f"{server.url}/api/v1/chat/legal", json=QUESTION, headers={"X-Session-ID": f"k{i}"})
+                       for i in range(5)]
+            assert [(a.status_code, a.headers["x-backend"]) for a in answers] == [(200, "blue")] * 5
+        log = [json.loads(line) for line in (tmp_path / "n" / "logs" / "access.json").read_text().splitlines()]
+        assert log[0]["colour"] == "green" and log[0]["upstream_status"].startswith("502")
+
+
+def test_twenty_reloads_under_load_lose_no_request(nginx) -> None:
+    """Clients do not reuse connections across a reload (`keepalive_timeout 0` by default): an old worker
+    closes its idle keep-alive connections at once, and a request sent on one just then would be lost."""
+    failures: list[str] = []
+    done = threading.Event()
+    counts = [0]
+
+    def load() -> None:
+        with httpx.Client(timeout=10) as client:
+            while not done.is_set() and counts[0] < 20_000:
+                try:
+                    response = client.post(f"{nginx.url}/api/v1/chat/legal", json=QUESTION,
+                                           headers={"X-Session-ID": f"s{counts[0] % 50}"})
+                    if response.status_code != 200:
+                        failures.append(str(response.status_code))
+                except httpx.HTTPError as exc:
+                    failures.append(repr(exc))
+                counts[0] += 1
+
+    workers = [threading.Thread(target=load) for _ in range(4)]
+    for worker in workers:
+        worker.start()
+    try:
+        for i in range(20):
+            nginx.set_green(percent_to_bp((i * 5) % 100), wait=False)
+            time.sleep(0.1)
+    finally:
+        done.set()
+        for worker in workers:
+            worker.join(timeout=30)
+    assert counts[0] > 100 and failures == []
+
+
+def _router_env(options) -> dict[str, str]:
+    return {"BLUEGREEN_DATA_PLANE": "nginx", "BLUEGREEN_NGINX": options.model_dump_json(),
+            "BLUEGREEN_ROLLOUT__JUDGE__MIN_REQUESTS": "5", "BLUEGREEN_ROLLOUT__TICK_S": "0.2",
+            "BLUEGREEN_ROLLOUT__KEEP_OLD_S": "0", "BLUEGREEN_WINDOW_S": "10", "BLUEGREEN_RETRY__MIN_CONCURRENCY": "4"}
+
+
+@pytest.mark.parametrize("green_fails", [False, True])
+def test_rollout_through_nginx_judged_from_its_access_log(start_router, upstreams, tmp_path: Path,
+                                                          green_fails: bool) -> None:
+    from testkit.traffic import LoadDriver
+    from tests.e2e.helpers import AUTH, metric_total, rollout, start, wait_for_phase
+
+    options = local_nginx_options(tmp_path / "nginx")
+    blue, green = upstreams[Colour.blue], upstreams[Colour.green]
+    with NginxProcess(options, blue.url, green.url) as server:
+        env = {**_router_env(options), "BLUEGREEN_METRICS_PROVIDER__KIND": "nginx_log"}
+        router = start_router(blue.url, green.url, env=env)
+        if green_fails:
+            # After the warm-up green answers 500: nginx must hand each to blue, as the built-in plane does.
+            green.behaviour.fail_status, green.behaviour.fail_after_requests = 500, 3
+        with LoadDriver(server.url) as load:
+            assert start(router.url, steps=[30, 100], interval_s=1.5).status_code == 201
+            done = wait_for_phase(router.url, {"promoted", "rolled_back", "failed"})
+        status = httpx.get(f"{router.url}/admin/status", headers=AUTH).json()
+        assert status["nginx"]["error"] is None
+        if green_fails:
+            assert done["phase"] == "rolled_back" and "green error rate" in done["reason"], done["reason"]
+            assert status["nginx"]["applied_green_percent"] == 0
+        else:
+            assert done["phase"] == "promoted", done["reason"]
+            assert status["nginx"]["applied_green_percent"] == 100
+            assert httpx.post(f"{server.url}/api/v1/chat/legal", json=QUESTION).headers["x-backend"] == "green"
+        assert load.failures == [] and load.colours["green"] + load.colours["blue"] == load.answered
+        assert rollout(router.url)["last_verdict"] is not None or green_fails
+        # What nginx served is exported by the router, in the series the dashboard reads.
+        served = {c: metric_total(router.url, "bluegreen_requests_total", colour=c) for c in ("blue", "green")}
+        assert served["blue"] > 0 and served["green"] > 0
+        green_errors = metric_total(router.url, "bluegreen_upstream_errors_total", colour="green")
+        assert (green_errors > 0) == green_fails
+        assert metric_total(router.url, "bluegreen_retries_total", kind="status") == green_errors  # each on blue
+
+
+def test_router_refuses_weights_nginx_rejects(start_router, upstreams, tmp_path: Path) -> None:
+    from tests.e2e.helpers import AUTH
+
+    good = local_nginx_options(tmp_path / "nginx")
+    blue, green = upstreams[Colour.blue], upstreams[Colour.green]
+    with NginxProcess(good, blue.url, green.url) as server:
+        router = start_router(blue.url, green.url, env=_router_env(good))
+        assert httpx.put(f"{router.url}/admin/weights", json={"green": 50}, headers=AUTH).status_code == 200
+        wait_until(lambda: "green=50.0" in httpx.get(f"{server.url}/nginx-health").text)  # the reload finished
+        router.stop()
+        bad = good.model_copy(update={"limit_req_rate": "fast"})
+        router = start_router(blue.url, green.url, env=_router_env(bad))
+        refused = httpx.put(f"{router.url}/admin/weights", json={"green": 80}, headers=AUTH)
+        assert refused.status_code == 409 and "invalid rate" in refused.json()["error"]["message"]
+        assert httpx.get(f"{router.url}/admin/status", headers=AUTH).json()["weights"]["green"] == 50
+        time.sleep(0.5)
+        assert "green=50.0" in httpx.get(f"{server.url}/nginx-health").text  # nginx kept the last good config
+
+
+COLOURS = {"127.0.0.1:8001": Colour.blue, "127.0.0.1:8002": Colour.green}
+
+
+def test_access_log_lines_count_every_attempt() -> None:
+    from router.dataplanes.nginx_log import parse_line
+
+    retried = ('{"colour":"green","upstream_addr":"127.0.0.1:8002, 127.0.0.1:8001","upstream_status":"502, 200",'
+               '"upstream_response_time":"0.004, 0.010","upstream_header_time":"0.004, 0.009"}')
+    attempts = parse_line(retried, COLOURS)
+    assert [(a.colour, a.ok, a.status, a.latency_s, a.header_s) for a in attempts] == [
+        (Colour.green, False, 502, 0.004, 0.004), (Colour.blue, True, 200, 0.010, 0.009)]
+    refused = '{"upstream_addr":"127.0.0.1:8002","upstream_status":"","upstream_response_time":"0.000","upstream_header_time":"-"}'
+    assert parse_line(refused, COLOURS) == []
+    assert parse_line("not json", COLOURS) == [] and parse_line('{"status": 429}', COLOURS) == []
+
+
+def test_access_log_follower_survives_rotation(tmp_path: Path) -> None:
+    from router.dataplanes.nginx_log import AccessLogFollower
+    from router.rollout.windows import SlidingWindow
+
+    line = ('{"upstream_addr":"127.0.0.1:8002","upstream_status":"200","upstream_response_time":"0.1",'
+            '"upstream_header_time":"0.05"}\n')
+    log = tmp_path / "access.json"
+    log.write_text(line)
+    windows = {c: SlidingWindow(60) for c in Colour}
+    follower = AccessLogFollower(log, COLOURS, windows)
+    assert follower.read_new() == 1
+    with log.open("a") as handle:
+        handle.write(line + line[:20])  # a line still being written is kept for the next read
+    assert follower.read_new() == 1
+    with log.open("a") as handle:
+        handle.write(line[20:])
+    assert follower.read_new() == 1
+    log.rename(tmp_path / "access.json.1")  # logrotate: a new file appears
+    log.write_text(line + line)
+    assert follower.read_new() == 2 and windows[Colour.green].summary().requests == 5
+
+
+def test_render_nginx_command_writes_a_config_nginx_accepts(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    out = tmp_path / "rendered.conf"
+    done = subprocess.run([sys.executable, "-m", "router.admin.cli", "render-nginx", "--green", "12.5", "--out", str(out),
+                           "--state", str(tmp_path / "s.db")], capture_output=True, text=True, timeout=60,
+                          env={**__import__("os").environ, "BLUEGREEN_NGINX__PREFIX": str(tmp_path / "prefix")})
+    assert done.returncode == 0, done.stderr
+    assert "12.50% green;" in out.read_text()
+    # A fresh prefix, no router having run: render-nginx made what the config needs.
+    check = subprocess.run(["nginx", "-t", "-c", str(out), "-p", str(tmp_path / "prefix")], capture_output=True, text=True)
+    assert check.returncode == 0, check.stderr
+    bad = subprocess.run([sys.executable, "-m", "router.admin.cli", "render-nginx", "--green", "150"], capture_output=True,
+                         text=True, timeout=60)
+    assert bad.returncode == 2 and "outside 0–100" in bad.stderr
