@@ -1,0 +1,114 @@
+"""The shadow phase's mirror: a sample of live requests is also sent to the canary, and both answers
+are checked as a pair, while the user gets the stable colour's answer and is never delayed.
+
+The stable colour's answer is copied as it passes through (up to MAX_ANSWER_BYTES). Only once the
+user has all of it is the same request sent to the canary, in a task of its own, so the mirror
+never competes with the answer the user waits for. Mirrors are fire-and-forget and bounded: at
+most `max_in_flight` run at once, and one that cannot start is skipped and counted, never queued.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from dataclasses import dataclass, field
+
+from router.errors import ProxyError
+from router.metrics import RouterMetrics
+from router.proxy.upstream import Upstream
+from router.quality.shadow import ShadowTally, answer_of
+from router.rollout.machine import ShadowOptions
+from router.weights import Colour
+
+log = logging.getLogger("bluegreen.mirror")
+
+MAX_ANSWER_BYTES = 256 * 1024  # an answer longer than this is judged on its beginning
+SHADOW_HEADER = (b"x-bluegreen-shadow", b"1")  # tells the canary (and its logs) that nobody waits for this answer
+
+Answer = tuple[str, str | None]
+
+
+@dataclass
+class Capture:
+    """One sampled request, and the stable colour's answer as it passes."""
+
+    path: str
+    method: str
+    target: str
+    headers: list[tuple[bytes, bytes]]
+    body: bytes
+    canary: Colour
+    stable_body: bytearray = field(default_factory=bytearray)
+
+
+class Mirror:
+    def __init__(self, upstreams: dict[Colour, Upstream], options: ShadowOptions, metrics: RouterMetrics) -> None:
+        self.upstreams, self.options, self.metrics = upstreams, options, metrics
+        self.tally = ShadowTally()
+        self.active = False  # true only in the shadow phase: the proxy checks this one flag per request
+        self._in_flight = 0
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def set_active(self, active: bool) -> None:
+        """Switch mirroring on (with a fresh tally) or off."""
+        if active and not self.active:
+            self.tally = ShadowTally()
+        self.active = active
+
+    def start(self, path: str, method: str, target: str, headers: list[tuple[bytes, bytes]], body: bytes,
+              canary: Colour) -> Capture | None:
+        """A capture to feed with the stable colour's answer when this request is sampled, else None."""
+        if random.random() * 100 >= self.options.percent:
+            return None
+        return Capture(path, method, target, headers, body, canary)
+
+    def stable_chunk(self, capture: Capture, chunk: bytes) -> None:
+        room = MAX_ANSWER_BYTES - len(capture.stable_body)
+        if room > 0:
+            capture.stable_body += chunk[:room]
+
+    def stable_done(self, capture: Capture, ok: bool) -> None:
+        """The user has the stable colour's whole answer (ok: complete, not an error or a cut stream):
+        now ask the canary, if there is room."""
+        stable = answer_of(capture.path, bytes(capture.stable_body)) if ok else None
+        capture.stable_body = bytearray()
+        if stable is None:  # nothing to compare the canary's answer with
+            self.metrics.shadow_requests.labels("unpaired").inc()
+            return
+        if self._in_flight >= self.options.max_in_flight:
+            self.tally.skipped += 1
+            self.metrics.shadow_requests.labels("skipped").inc()
+            return
+        self._in_flight += 1
+        self.metrics.shadow_requests.labels("mirrored").inc()
+        task = asyncio.get_running_loop().create_task(self._ask(capture, stable), name="shadow-mirror")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def stop(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def _ask(self, capture: Capture, stable: Answer) -> None:
+        answer: Answer | None = None
+        canary = capture.canary
+        try:
+            opened = await self.upstreams[canary].open(capture.method, capture.target,
+                                                       [*capture.headers, SHADOW_HEADER], capture.body)
+            try:
+                received = bytearray()
+                async for piece, _last in opened.pieces():
+                    if len(received) < MAX_ANSWER_BYTES:
+                        received += piece
+                if opened.status < 400:
+                    answer = answer_of(capture.path, bytes(received))
+            finally:
+                await opened.close()
+        except ProxyError as exc:  # a failure of the canary: counted against it, nobody sees it
+            log.debug("mirror to %s failed: %s", canary.value, exc)
+        finally:
+            self._in_flight -= 1
+        self.tally.add(stable, answer)
+        self.metrics.shadow_requests.labels("paired" if answer is not None else "canary_failed").inc()

@@ -1,0 +1,125 @@
+"""`bluegreen compare` end to end: check both URLs, ask the questions with a progress bar, judge,
+write the JSON and HTML reports, print the table. The CLI maps the outcome to an exit code, and
+`CompareFailed` (the comparison could not run) to 1.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from router.errors import CompareFailed
+from router.quality.compare import (
+    COLOURS,
+    AnswerRecord,
+    CompareOptions,
+    Endpoint,
+    QuestionResult,
+    Unreachable,
+    endpoint_of,
+    not_ready,
+    run_comparison,
+)
+from router.quality.questions import Question, default_questions, load_questions
+from router.quality.report import ComparisonRun, write_html, write_json
+from router.quality.summary import summarise
+from router.quality.table import summary_table, verdict_view
+from router.quality.verdict import CompareLimits, judge_comparison
+
+
+@dataclass(frozen=True)
+class CompareRequest:
+    blue_url: str
+    green_url: str
+    questions_path: Path | None
+    out_dir: Path
+    options: CompareOptions
+    limits: CompareLimits
+    wait_ready_s: float = 60.0  # for a backend whose model is still loading
+
+
+def _prepare(request: CompareRequest) -> tuple[dict[str, Endpoint], list[Question]]:
+    try:
+        endpoints = {"blue": endpoint_of(request.blue_url), "green": endpoint_of(request.green_url)}
+    except ValueError as exc:
+        raise CompareFailed(str(exc)) from exc
+    questions = load_questions(request.questions_path) if request.questions_path else default_questions()
+    try:
+        request.out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise CompareFailed(f"cannot create the output folder {request.out_dir}: {exc}") from exc
+    return endpoints, questions
+
+
+async def _wait_until_ready(endpoints: dict[str, Endpoint], wait_s: float, console: Console) -> None:
+    """Both backends answer `/ready` (a model still loading is waited for, up to `wait_s`)."""
+    deadline = time.monotonic() + wait_s
+    said = ""
+    async with httpx.AsyncClient(trust_env=False) as client:
+        while True:
+            answers = await asyncio.gather(*(not_ready(client, e) for e in endpoints.values()), return_exceptions=True)
+            gone = [f"{colour}: {a}" for colour, a in zip(endpoints, answers, strict=True) if isinstance(a, Unreachable)]
+            if gone:
+                raise CompareFailed("; ".join(gone))
+            for answer in answers:
+                if isinstance(answer, BaseException):
+                    raise answer
+            waiting = [f"{colour}: {a}" for colour, a in zip(endpoints, answers, strict=True) if isinstance(a, str)]
+            if not waiting:
+                return
+            if time.monotonic() >= deadline:
+                raise CompareFailed(f"not ready after {wait_s:g} s: " + "; ".join(waiting))
+            if (message := "waiting: " + "; ".join(waiting)) != said:
+                console.print(message, highlight=False)
+                said = message
+            await asyncio.sleep(min(2.0, max(0.1, deadline - time.monotonic())))
+
+
+def _ask_all(endpoints: dict[str, Endpoint], questions: list[Question], options: CompareOptions,
+             console: Console) -> list[QuestionResult]:
+    per_colour = len(questions) * options.repeats
+    done = dict.fromkeys(COLOURS, 0)
+    failed = dict.fromkeys(COLOURS, 0)
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=False) as progress:
+        task = progress.add_task("asking", total=per_colour * len(endpoints))
+
+        def on_answer(answer: AnswerRecord) -> None:
+            done[answer.colour] += 1
+            failed[answer.colour] += 0 if answer.ok else 1
+            status = " · ".join(f"{c} {done[c]}/{per_colour}" + (f" ({failed[c]} failed)" if failed[c] else "")
+                                for c in COLOURS)
+            progress.update(task, advance=1, description=status)
+
+        try:
+            return asyncio.run(run_comparison(endpoints, questions, options, on_answer))
+        except KeyboardInterrupt as exc:
+            raise CompareFailed("interrupted: no report written") from exc
+
+
+def run_compare(request: CompareRequest, out: Console, console: Console) -> ComparisonRun:
+    """Run the comparison and write its reports; raises `CompareFailed` when it cannot run."""
+    endpoints, questions = _prepare(request)
+    asyncio.run(_wait_until_ready(endpoints, request.wait_ready_s, console))
+    console.print(f"comparing {len(questions)} questions × {request.options.repeats} on blue {endpoints['blue'].url} "
+                  f"and green {endpoints['green'].url}")
+    started_at, started = datetime.now(UTC).isoformat(timespec="seconds"), time.perf_counter()
+    results = _ask_all(endpoints, questions, request.options, console)
+    summary = summarise(results)
+    run = ComparisonRun(started_at, time.perf_counter() - started, endpoints, request.options, request.limits,
+                        results, summary, judge_comparison(summary, request.limits))
+    try:
+        paths = [write_json(run, request.out_dir), write_html(run, request.out_dir)]
+    except OSError as exc:
+        raise CompareFailed(f"cannot write the reports into {request.out_dir}: {exc}") from exc
+    out.print(summary_table(summary))
+    out.print(verdict_view(run.verdict))
+    out.print("reports: " + ", ".join(str(path) for path in paths))
+    return run

@@ -1,0 +1,133 @@
+"""The shadow phase's bookkeeping: blue's answer and green's mirrored answer to the same live request,
+checked and tallied, and the verdict on them.
+
+Pure: the proxy hands in the raw bytes each colour sent (a JSON answer or server-sent events, on
+either API), and the controller reads the verdict. Memory stays bounded whatever the traffic: the
+tally keeps counts, and only the most recent length ratios for the median.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+from router.quality.checks import AnswerChecks, CheckRates, check_answer
+from router.quality.compare import OPENAI_PATH, Api, parse_event
+from router.quality.summary import ColourSummary, PairSummary, Summary
+from router.quality.verdict import CompareLimits, Outcome, Verdict, judge_comparison
+
+DEFAULT_LIMITS = CompareLimits()
+MAX_RATIOS = 1000  # the median length ratio is taken over the most recent pairs
+
+
+def answer_of(path: str, body: bytes) -> tuple[str, str | None] | None:
+    """(answer text, finish reason) from what a backend sent, streamed or not; None when it is not an answer."""
+    api = Api.openai if path == OPENAI_PATH else Api.legal
+    text = body.decode("utf-8", "replace")
+    if text.lstrip().startswith("{"):
+        try:
+            data = json.loads(text)
+        except ValueError:
+            return None
+        return _json_answer(api, data)
+    parts: list[str] = []
+    finish: str | None = None
+    for line in text.splitlines():
+        if not line.startswith("data:") or line[5:].strip() == "[DONE]":
+            continue
+        try:
+            event = parse_event(api, json.loads(line[5:]))
+        except ValueError:
+            continue
+        if event.error:
+            return None
+        parts.append(event.delta)
+        finish = event.finish_reason or finish
+    return ("".join(parts), finish) if parts or finish else None
+
+
+def _json_answer(api: Api, data: Any) -> tuple[str, str | None] | None:
+    if not isinstance(data, dict) or "error" in data:
+        return None
+    if api is Api.legal:
+        return str(data.get("answer") or ""), data.get("finish_reason")
+    choices = data.get("choices") or [{}]
+    choice = choices[0] if isinstance(choices[0], dict) else {}
+    message = choice.get("message")
+    content = message.get("content") if isinstance(message, dict) else None
+    return str(content or ""), choice.get("finish_reason")
+
+
+@dataclass
+class _ColourTally:
+    requests: int = 0
+    errors: int = 0
+    answers: int = 0
+    failed: dict[str, int] = field(default_factory=lambda: dict.fromkeys(
+        ("empty", "wrong_language", "repetitive", "truncated", "refusal"), 0))
+
+    def add(self, checks: AnswerChecks | None) -> None:
+        self.requests += 1
+        if checks is None:
+            self.errors += 1
+            return
+        self.answers += 1
+        for name in checks.failures:
+            self.failed[name] += 1
+
+    def summary(self) -> ColourSummary:
+        def share(name: str) -> float:
+            return self.failed[name] / self.answers if self.answers else 0.0
+
+        rates = CheckRates(self.answers, share("empty"), share("wrong_language"), share("repetitive"),
+                           share("truncated"), share("refusal"))
+        return ColourSummary(
+            requests=self.requests, errors=self.errors, error_rate=self.errors / self.requests if self.requests else 0.0,
+            checks=rates, latency_p50_s=None, latency_p95_s=None, ttft_p50_s=None, ttft_p95_s=None, gap_p95_s=None,
+            per_token_p50_s=None, tokens_per_s_p50=None, chars_p50=None, chrf_reference_p50=None)
+
+
+@dataclass
+class ShadowTally:
+    """What the mirror saw since the shadow phase began."""
+
+    skipped: int = 0  # mirrors not started (sampling aside): too many in flight
+    blue: _ColourTally = field(default_factory=_ColourTally)
+    green: _ColourTally = field(default_factory=_ColourTally)
+    ratios: deque[float] = field(default_factory=lambda: deque(maxlen=MAX_RATIOS))
+
+    def add(self, blue: tuple[str, str | None], green: tuple[str, str | None] | None) -> None:
+        """One pair: blue's answer, and green's (None when green failed: an error, a timeout, no answer)."""
+        blue_checks = check_answer(*blue)
+        self.blue.add(blue_checks)
+        self.green.add(check_answer(*green) if green is not None else None)
+        blue_chars = blue_checks.chars
+        if green is not None and blue_chars:
+            self.ratios.append(len(green[0].strip()) / blue_chars)
+
+    @property
+    def pairs(self) -> int:
+        return self.green.requests
+
+    def summary(self) -> Summary:
+        ratio = statistics.median(self.ratios) if self.ratios else None
+        return Summary(self.blue.summary(), self.green.summary(), PairSummary(self.pairs, ratio, None))
+
+    def as_dict(self) -> dict[str, Any]:
+        """The figures `/admin/status` shows."""
+        green, blue = self.green.summary(), self.blue.summary()
+        return {"pairs": self.pairs, "skipped": self.skipped, "green_errors": green.errors,
+                "green": {**vars(green.checks)}, "blue": {**vars(blue.checks)},
+                "length_ratio_p50": self.summary().pair.length_ratio_p50}
+
+
+def shadow_verdict(tally: ShadowTally, min_pairs: int, limits: CompareLimits = DEFAULT_LIMITS) -> Verdict:
+    """Green's answers against blue's on the same requests; too few pairs is inconclusive, never a pass."""
+    if tally.pairs < min_pairs:
+        return Verdict(Outcome.inconclusive, (f"only {tally.pairs} of {min_pairs} mirrored requests so far",))
+    verdict = judge_comparison(tally.summary(), limits)
+    counted = f" in {tally.pairs} mirrored requests"
+    return Verdict(verdict.outcome, tuple(reason + counted for reason in verdict.reasons), verdict.findings)

@@ -1,0 +1,139 @@
+"""Does green regress against blue? A pure function of the comparison's summary and the limits.
+
+A rate (errors, empty, non-Russian, looping, cut-off, refused answers) counts against green only
+when it is over its absolute limit *and* worse than blue's by more than the tolerance: a question
+set that makes both models truncate is not green's regression. Every finding carries its numbers.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+
+from router.quality.summary import ColourSummary, Summary
+
+ONE_SIDED_95 = 1.645
+
+
+class Outcome(StrEnum):
+    passed = "passed"  # no regression
+    regressed = "regressed"  # green is worse than the limits allow
+    inconclusive = "inconclusive"  # nothing to compare with (blue answered nothing)
+
+
+@dataclass(frozen=True)
+class CompareLimits:
+    max_error_rate: float = 0.05
+    max_empty_rate: float = 0.05
+    max_non_russian_rate: float = 0.10
+    max_repetition_rate: float = 0.10
+    max_truncated_rate: float = 0.25
+    max_refusal_rate: float = 0.10
+    tolerance: float = 0.05  # how much green's rate may exceed blue's before a breach counts
+    min_length_ratio: float = 0.5  # median green/blue answer length
+    max_length_ratio: float = 4.0
+    min_chrf: float = 0.0  # median chrF of green against blue (0–100); 0 turns the check off
+
+
+@dataclass(frozen=True)
+class Finding:
+    name: str
+    green: float | None
+    blue: float | None  # None where the check has no blue side (ratios of the pair)
+    limit: float
+    passed: bool
+    reason: str
+
+
+@dataclass(frozen=True)
+class Verdict:
+    outcome: Outcome
+    reasons: tuple[str, ...]  # why green regressed, or why there is no verdict
+    findings: tuple[Finding, ...] = ()
+
+    @property
+    def regressed(self) -> bool:
+        return self.outcome is Outcome.regressed
+
+
+def _pct(value: float | None) -> str:
+    return "n/a" if value is None else f"{value * 100:.1f} %"
+
+
+_RATES: tuple[tuple[str, str, Callable[[ColourSummary], float], Callable[[CompareLimits], float]], ...] = (
+    ("error_rate", "failed requests", lambda c: c.error_rate, lambda lim: lim.max_error_rate),
+    ("empty_rate", "empty answers", lambda c: c.checks.empty, lambda lim: lim.max_empty_rate),
+    ("non_russian_rate", "non-Russian answers", lambda c: c.checks.wrong_language, lambda lim: lim.max_non_russian_rate),
+    ("repetition_rate", "looping answers", lambda c: c.checks.repetitive, lambda lim: lim.max_repetition_rate),
+    ("truncated_rate", "cut-off answers", lambda c: c.checks.truncated, lambda lim: lim.max_truncated_rate),
+    ("refusal_rate", "refusals", lambda c: c.checks.refusal, lambda lim: lim.max_refusal_rate),
+)
+
+
+def noise_margin(green: float, blue: float, green_n: int, blue_n: int) -> float:
+    """How far green's share may exceed blue's by chance alone: the one-sided 95 % bound (1.645 standard
+    errors of the pooled difference of two shares). Small samples (a shadow phase's first pairs) get a
+    wide margin; hundreds of answers a narrow one."""
+    if green_n <= 0 or blue_n <= 0:
+        return 0.0
+    pooled = (green * green_n + blue * blue_n) / (green_n + blue_n)
+    return ONE_SIDED_95 * math.sqrt(pooled * (1 - pooled) * (1 / green_n + 1 / blue_n))
+
+
+def rate_finding(name: str, label: str, green: float, blue: float, limit: float, tolerance: float,
+                 green_n: int = 0, blue_n: int = 0) -> Finding:
+    """Over the limit and worse than blue by more than the tolerance plus sampling noise (with counts)."""
+    margin = tolerance + noise_margin(green, blue, green_n, blue_n)
+    breach = green > limit and green > blue + margin
+    relation = ">" if green > limit else "≤"
+    reason = f"{label}: green {_pct(green)} {relation} limit {_pct(limit)} (blue {_pct(blue)})"
+    if green > limit and not breach:
+        reason += f", within blue + {_pct(margin)}"
+    return Finding(name, green, blue, limit, not breach, reason)
+
+
+def _ratio_findings(summary: Summary, limits: CompareLimits) -> list[Finding]:
+    findings = []
+    ratio = summary.pair.length_ratio_p50
+    if ratio is not None:
+        low, high = ratio < limits.min_length_ratio, ratio > limits.max_length_ratio
+        bound = limits.min_length_ratio if low or not high else limits.max_length_ratio
+        findings.append(Finding(
+            "length_ratio", ratio, None, bound, not (low or high),
+            f"median answer length green/blue: {ratio:.2f} (allowed {limits.min_length_ratio:g}–"
+            f"{limits.max_length_ratio:g})",
+        ))
+    similarity = summary.pair.chrf_p50
+    if limits.min_chrf > 0 and similarity is not None:
+        findings.append(Finding(
+            "chrf", similarity, None, limits.min_chrf, similarity >= limits.min_chrf,
+            f"median chrF green vs blue: {similarity:.1f} ({'≥' if similarity >= limits.min_chrf else '<'} "
+            f"{limits.min_chrf:g})",
+        ))
+    return findings
+
+
+def _sample_sizes(name: str, summary: Summary) -> tuple[int, int]:
+    """How many requests (error rate) or answers (the answer checks) each colour's share is over."""
+    if name == "error_rate":
+        return summary.green.requests, summary.blue.requests
+    return summary.green.checks.answers, summary.blue.checks.answers
+
+
+def judge_comparison(summary: Summary, limits: CompareLimits = CompareLimits()) -> Verdict:
+    """Passed, regressed (with every breached limit as a reason) or inconclusive."""
+    if summary.blue.requests == 0 or summary.green.requests == 0:
+        return Verdict(Outcome.inconclusive, ("no questions were asked",))
+    if summary.blue.checks.answers == 0:
+        return Verdict(Outcome.inconclusive, (
+            f"blue answered none of its {summary.blue.requests} requests: nothing to compare green with",))
+    findings = [
+        rate_finding(name, label, value_of(summary.green), value_of(summary.blue), limit_of(limits), limits.tolerance,
+                     *_sample_sizes(name, summary))
+        for name, label, value_of, limit_of in _RATES
+    ]
+    findings += _ratio_findings(summary, limits)
+    failed = tuple(f.reason for f in findings if not f.passed)
+    return Verdict(Outcome.regressed if failed else Outcome.passed, failed, tuple(findings))
