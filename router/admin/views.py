@@ -33,7 +33,10 @@ def colours_table(status: dict[str, Any]) -> Table:
     for colour, backend in status["backends"].items():
         w = backend["window"]
         stable = " (stable)" if status["stable"] == colour else ""
-        table.add_row(Text(colour + stable, style=colour), "yes" if backend["ready"] else f"no: {backend['reason'][:40]}",
+        ready = "yes" if backend["ready"] else f"no: {backend['reason'][:40]}"
+        if backend.get("ejection"):
+            ready = f"ejected: {backend['ejection'][:40]}"
+        table.add_row(Text(colour + stable, style=colour), ready,
                       str(w["requests"]), str(w["errors"]), f"{w['error_rate'] * 100:.1f} %",
                       _seconds(w["latency_p50_s"]), _seconds(w["latency_p95_s"]), _seconds(w["ttft_p95_s"]))
     return table
@@ -65,6 +68,23 @@ def rollout_lines(rollout: dict[str, Any]) -> Text:
     return text
 
 
+CHECKS = ("empty", "wrong_language", "repetitive", "truncated", "refusal")
+
+
+def shadow_lines(shadow: dict[str, Any]) -> Text:
+    """The shadow phase so far: mirrored pairs, and each answer check's share for green against blue."""
+    text = Text(f"shadow: {shadow['pairs']} mirrored pairs, {shadow['skipped']} skipped (busy), "
+                f"{shadow['green_errors']} failed on green", style="bold")
+    for check in CHECKS:
+        green, blue = shadow["green"][check], shadow["blue"][check]
+        text.append(f"\n  {check.replace('_', ' ')}: green {green * 100:.0f} % · blue {blue * 100:.0f} %",
+                    style="red" if green > blue else "")
+    ratio = shadow.get("length_ratio_p50")
+    if ratio is not None:
+        text.append(f"\n  median answer length green/blue: {ratio:.2f}")
+    return text
+
+
 def events_table(events: list[dict[str, Any]]) -> Table:
     table = Table(box=None, pad_edge=False, show_header=False)
     table.add_column("time", style="dim")
@@ -76,7 +96,10 @@ def events_table(events: list[dict[str, Any]]) -> Table:
 
 
 def dashboard(status: dict[str, Any], recent: list[dict[str, Any]]) -> Panel:
-    parts: list[RenderableType] = [weights_bar(status["weights"]), Text(), colours_table(status), Text(), rollout_lines(status["rollout"])]
+    parts: list[RenderableType] = [weights_bar(status["weights"]), Text(), colours_table(status), Text(),
+                                   rollout_lines(status["rollout"])]
+    if status["phase"] == "shadowing" and "shadow" in status:
+        parts += [Text(), shadow_lines(status["shadow"])]
     if recent:
         parts += [Text(), events_table(recent)]
     return Panel(Group(*parts), title="bluegreen", subtitle=f"window {status['backends']['green']['window']['span_s']:g} s")
