@@ -34,6 +34,7 @@ from router.proxy.outliers import OutlierDetector
 from router.proxy.probes import Prober
 from router.proxy.ratelimit import RateLimiter
 from router.proxy.upstream import Upstream
+from router.quality.live import LiveChecks
 from router.rollout.controller import Controller
 from router.rollout.machine import FINISHED, Rollout
 from router.rollout.providers import make_provider
@@ -114,9 +115,10 @@ def create_app(config: RouterConfig) -> ASGIApp:
                                   config.upstream_client) for colour in Colour}
     outliers = OutlierDetector(config.outliers)  # ejects at the proxy; the prober readmits
     mirror = Mirror(upstreams, config.rollout.shadow, metrics) if config.data_plane == "builtin" else None
+    live_checks = LiveChecks(config.rollout.answer_checks) if config.data_plane == "builtin" else None
     prober = Prober({c: config.backend_url(c.value) for c in Colour}, config.probes, traffic, store, outliers)
     proxy = Proxy(config, traffic, upstreams, windows, metrics, RateLimiter(config.rate_limit), on_connect_failure=prober.wake,
-                  outliers=outliers, on_ejection=prober.announce_ejection, mirror=mirror)
+                  outliers=outliers, on_ejection=prober.announce_ejection, mirror=mirror, live_checks=live_checks)
     nginx = _nginx_sync(config, traffic) if config.data_plane == "nginx" else None
     runtime = make_runtime(config.runtime, store)  # a docker runtime builds its image here, before serving
     # nginx's access log: what nginx served is the router's exported traffic (nginx data plane), and/or
@@ -133,7 +135,7 @@ def create_app(config: RouterConfig) -> ASGIApp:
         config.rollout, store, traffic, make_provider(config.metrics_provider, judged_windows), Webhooks(config.webhooks),
         {c: config.backend_url(c.value) for c in Colour}, config.window_s,
         Rollout.from_dict(saved.rollout) if saved.rollout else None, metrics,
-        apply_weights=nginx.apply if nginx else None, runtime=runtime, mirror=mirror)
+        apply_weights=nginx.apply if nginx else None, runtime=runtime, mirror=mirror, live_checks=live_checks)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -20,6 +20,7 @@ FAILURE_KINDS = ("connect", "status", "first_byte_timeout", "idle_timeout", "bro
 RETRY_DENIALS = ("budget", "blue_not_ready", "blue_failing", "disabled")
 REFUSALS = ("body_too_large", "rate_limited", "client_disconnected")
 EJECTION_KINDS = ("consecutive", "rate")
+ANSWER_CHECKS = ("empty", "wrong_language", "repetitive", "truncated", "refusal")
 SHADOW_OUTCOMES = ("mirrored", "skipped", "paired", "canary_failed", "unpaired")
 
 
@@ -110,6 +111,9 @@ class RouterMetrics:
                                  ["colour", "reason"], registry=r)
         self.ejected = Gauge("bluegreen_backend_ejected", "1 while the colour is ejected from new traffic", ["colour"],
                              registry=r)
+        self.answer_checks = Counter(
+            "bluegreen_answer_checks_total", "Sampled live answers through each answer check, by colour and result",
+            ["colour", "check", "result"], registry=r)
         self.shadow_requests = Counter(
             "bluegreen_shadow_requests_total",
             "Shadow phase: requests mirrored to the canary, skipped (too many in flight), paired, canary_failed, unpaired",
@@ -149,6 +153,10 @@ class RouterMetrics:
             self.rejected.labels(reason)
         for outcome in SHADOW_OUTCOMES:
             self.shadow_requests.labels(outcome)
+        for colour in ("blue", "green"):
+            for check in ANSWER_CHECKS:
+                for result in ("pass", "fail"):
+                    self.answer_checks.labels(colour, check, result)
         for colour in ("blue", "green"):
             self.ejected.labels(colour)
             self.streams_broken.labels(colour)

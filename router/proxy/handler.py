@@ -23,13 +23,15 @@ from bluegreen_common.http_errors import error_body
 from router.config import RouterConfig
 from router.errors import ClientGone, RequestRefused, StreamBroken, UpstreamFailure
 from router.metrics import RouterMetrics
-from router.proxy.mirror import Capture, Mirror
+from router.proxy.mirror import AnswerTap, Mirror
 from router.proxy.outliers import Ejection, OutlierDetector
 from router.proxy.ratelimit import RateLimiter
 from router.proxy.retry import RetryBudget
 from router.proxy.routing import choose
 from router.proxy.session import session_key, set_cookie_header
 from router.proxy.upstream import OpenResponse, Upstream
+from router.quality.live import CHECKS as LIVE_CHECKS
+from router.quality.live import LiveChecks
 from router.rollout.windows import SlidingWindow
 from router.throttled_log import ThrottledLog
 from router.traffic import Traffic
@@ -73,7 +75,7 @@ class Proxy:
                  windows: dict[Colour, SlidingWindow], metrics: RouterMetrics, limiter: RateLimiter,
                  on_connect_failure: Callable[[Colour, str], None] | None = None,
                  outliers: OutlierDetector | None = None, on_ejection: Callable[[Ejection], None] | None = None,
-                 mirror: Mirror | None = None) -> None:
+                 mirror: Mirror | None = None, live_checks: LiveChecks | None = None) -> None:
         self.config, self.traffic, self.upstreams = config, traffic, upstreams
         self.windows, self.metrics, self.limiter = windows, metrics, limiter
         self.budget = RetryBudget(config.retry)
@@ -82,6 +84,7 @@ class Proxy:
         self.on_connect_failure = on_connect_failure
         self.on_ejection = on_ejection
         self.mirror = mirror  # the shadow phase's: mirrors a sample of the stable colour's requests to the canary
+        self.live_checks = live_checks  # a sample of both colours' answers, checked for the step's judge
         self._session_header = config.session_header.lower().encode()
         self._cookie_name = config.session_cookie.encode()
         self._user_header = config.rate_limit.user_header.lower().encode()
@@ -194,16 +197,28 @@ class Proxy:
         if self.mirror is not None and self.mirror.active and colour is self.traffic.stable:
             capture = self.mirror.start(exchange.path, exchange.method, exchange.target, exchange.headers,
                                         exchange.body, colour.other)
-        answered = False
+        checked = self.live_checks is not None and self.live_checks.sampled()
+        tap = AnswerTap(exchange.path) if capture is not None or checked else None
+        answer = None
         try:
             opened, colour = await self._open_with_retry(exchange, colour)
             if isinstance(opened, UpstreamFailure):
                 return await self._answer_failure(exchange, colour, opened, send)
-            await self._pass_through(exchange, colour, opened, send, capture=capture)
-            answered = opened.status < 400
+            await self._pass_through(exchange, colour, opened, send, tap=tap)
+            if tap is not None and opened.status < 400:
+                answer = tap.answer()
         finally:
             if capture is not None and self.mirror is not None:
-                self.mirror.stable_done(capture, answered)
+                self.mirror.stable_done(capture, answer)
+            if checked and answer is not None and self.live_checks is not None:
+                self._check_answer(colour, answer)
+
+    def _check_answer(self, colour: Colour, answer: tuple[str, str | None]) -> None:
+        """One sampled live answer through the answer checks (the judge weighs them per step)."""
+        assert self.live_checks is not None
+        failed = self.live_checks.add(colour, answer, time.time()).failures
+        for check in LIVE_CHECKS:
+            self.metrics.answer_checks.labels(colour.value, check, "fail" if check in failed else "pass").inc()
 
     async def _open_with_retry(self, exchange: Exchange, colour: Colour) -> tuple[OpenResponse | UpstreamFailure, Colour]:
         """Open `colour`; a green failure is retried once on blue when the budget and blue allow."""
@@ -267,7 +282,7 @@ class Proxy:
             self.on_ejection(ejection)
 
     async def _pass_through(self, exchange: Exchange, colour: Colour, opened: OpenResponse, send: Send,
-                            record: bool = True, capture: Capture | None = None) -> None:
+                            record: bool = True, tap: AnswerTap | None = None) -> None:
         """Send the backend's answer on as it arrives; the attempt ends (and is recorded) here."""
         ok = True
         try:
@@ -277,8 +292,8 @@ class Proxy:
             async for piece, last in opened.pieces():  # what has arrived, in one piece; the end rides with the last
                 exchange.finished = last
                 await send({"type": "http.response.body", "body": piece, "more_body": not last})
-                if capture is not None and self.mirror is not None:
-                    self.mirror.stable_chunk(capture, piece)
+                if tap is not None:
+                    tap.feed(piece)
         except StreamBroken as broken:  # after the first byte: too late to retry on the other colour
             ok = False
             self._observe(colour, ok=False)

@@ -30,16 +30,31 @@ Answer = tuple[str, str | None]
 
 
 @dataclass
-class Capture:
-    """One sampled request, and the stable colour's answer as it passes."""
+class AnswerTap:
+    """An answer's bytes as they pass to the client (up to MAX_ANSWER_BYTES), read once it has ended."""
 
     path: str
+    received: bytearray = field(default_factory=bytearray)
+
+    def feed(self, chunk: bytes) -> None:
+        room = MAX_ANSWER_BYTES - len(self.received)
+        if room > 0:
+            self.received += chunk[:room]
+
+    def answer(self) -> Answer | None:
+        return answer_of(self.path, bytes(self.received))
+
+
+@dataclass(frozen=True)
+class Capture:
+    """One sampled request, to send again to the canary once the stable colour has answered."""
+
     method: str
     target: str
     headers: list[tuple[bytes, bytes]]
     body: bytes
     canary: Colour
-    stable_body: bytearray = field(default_factory=bytearray)
+    path: str
 
 
 class Mirror:
@@ -61,18 +76,11 @@ class Mirror:
         """A capture to feed with the stable colour's answer when this request is sampled, else None."""
         if random.random() * 100 >= self.options.percent:
             return None
-        return Capture(path, method, target, headers, body, canary)
+        return Capture(method, target, headers, body, canary, path)
 
-    def stable_chunk(self, capture: Capture, chunk: bytes) -> None:
-        room = MAX_ANSWER_BYTES - len(capture.stable_body)
-        if room > 0:
-            capture.stable_body += chunk[:room]
-
-    def stable_done(self, capture: Capture, ok: bool) -> None:
-        """The user has the stable colour's whole answer (ok: complete, not an error or a cut stream):
-        now ask the canary, if there is room."""
-        stable = answer_of(capture.path, bytes(capture.stable_body)) if ok else None
-        capture.stable_body = bytearray()
+    def stable_done(self, capture: Capture, stable: Answer | None) -> None:
+        """The user has the stable colour's whole answer (None: an error or a cut stream): now ask the
+        canary, if there is room."""
         if stable is None:  # nothing to compare the canary's answer with
             self.metrics.shadow_requests.labels("unpaired").inc()
             return

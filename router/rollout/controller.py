@@ -19,6 +19,7 @@ from router.errors import ProviderError, RolloutBlocked, StateUnavailable
 from router.events import Event
 from router.metrics import RouterMetrics
 from router.proxy.mirror import Mirror
+from router.quality.live import LiveChecks, answer_findings
 from router.quality.shadow import shadow_verdict
 from router.quality.verdict import Outcome as QualityOutcome
 from router.quality.verdict import Verdict as QualityVerdict
@@ -67,9 +68,11 @@ class Controller(Periodic):
                  hooks: Webhooks, urls: dict[Colour, str], window_s: float, rollout: Rollout | None,
                  metrics: RouterMetrics | None = None,
                  apply_weights: Callable[[int], Awaitable[None]] | None = None,
-                 runtime: ManagedRuntime | None = None, mirror: Mirror | None = None) -> None:
+                 runtime: ManagedRuntime | None = None, mirror: Mirror | None = None,
+                 live_checks: LiveChecks | None = None) -> None:
         super().__init__()
         self.mirror = mirror  # None: this data plane cannot mirror, and the shadow phase is skipped (said so)
+        self.live_checks = live_checks  # sampled live answers of both colours, weighed with each step
         self.options, self.store, self.traffic, self.provider, self.hooks = options, store, traffic, provider, hooks
         self.interval_s = options.tick_s
         self.urls, self.window_s = urls, window_s
@@ -153,11 +156,21 @@ class Controller(Periodic):
             recent = await self.provider.evidence(canary, min(step_span, self.options.judge.hard_window_s))
             seen = dataclasses.replace(seen, hard_breach=hard_breach(recent.green, self.options.judge, canary.value))
             if now - rollout.step_since >= rollout.interval_s:
-                seen = dataclasses.replace(seen, verdict=judge(await self.provider.evidence(canary, step_span),
-                                                               self.options.judge))
+                verdict = judge(await self.provider.evidence(canary, step_span), self.options.judge)
+                seen = dataclasses.replace(seen, verdict=self._with_answer_checks(verdict, canary, rollout.step_since))
         except ProviderError as exc:
             return dataclasses.replace(seen, provider_error=str(exc))
         return seen
+
+    def _with_answer_checks(self, verdict: Verdict, canary: Colour, since: float) -> Verdict:
+        """A step also fails when the canary's sampled live answers are worse than the stable colour's."""
+        if self.live_checks is None or verdict.outcome is Outcome.inconclusive:
+            return verdict
+        findings = answer_findings(self.live_checks.rates(canary, since), self.live_checks.rates(canary.other, since),
+                                   self.options.answer_checks.min_answers)
+        if not findings:
+            return verdict
+        return dataclasses.replace(verdict, outcome=Outcome.failed, reasons=(*verdict.reasons, *findings))
 
     # -- acting -----------------------------------------------------------------------------
 

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from router.errors import CommandRefused
 from router.events import EventDraft
+from router.quality.live import LiveCheckOptions
 from router.rollout.judge import JudgeOptions, Outcome, Verdict
 from router.weights import FULL_WEIGHT_BP, Colour, percent_to_bp
 
@@ -82,6 +83,7 @@ class RolloutOptions(BaseModel):
     keep_old_s: float = Field(300.0, ge=0, description="after promotion the old colour is kept this long (fast rollback)")
     warmup: WarmupOptions = WarmupOptions()
     shadow: ShadowOptions = ShadowOptions()
+    answer_checks: LiveCheckOptions = LiveCheckOptions()
     judge: JudgeOptions = JudgeOptions()
 
     @field_validator("steps")

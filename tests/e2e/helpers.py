@@ -18,9 +18,10 @@ FAST = {  # short steps so a whole rollout takes seconds
     # As many retries in flight as the load driver has clients, so the budget never leaks a green error
     # (the budget's own limit is tested in test_router.py).
     "BLUEGREEN_RETRY__MIN_CONCURRENCY": "4",
-    # The small test servers answer a fixed line, not legal Russian: the shadow phase is tested on its
-    # own, on real backends (test_shadow.py).
+    # The small test servers answer a fixed line, not legal Russian: the shadow phase and the live
+    # answer checks are tested on their own, on real backends (test_shadow.py).
     "BLUEGREEN_ROLLOUT__SHADOW__ENABLED": "false",
+    "BLUEGREEN_ROLLOUT__ANSWER_CHECKS__ENABLED": "false",
 }
 
 

@@ -1,6 +1,8 @@
-"""The shadow phase on real backends: live requests mirrored to green, its answers judged before any
-user reaches it. Greens that answer HTTP 200 with bad text are rejected while shadowing (the cutover
-exits 2), no client ever gets a green answer, and nobody sees an error; a healthy green passes.
+"""What green says, judged on real backends. The shadow phase: live requests mirrored to green, its
+answers judged before any user reaches it; greens that answer HTTP 200 with bad text are rejected
+while shadowing (the cutover exits 2), no client ever gets a green answer, and nobody sees an
+error; a healthy green passes. The live answer checks: a green that goes bad once users reach it is
+rolled back.
 """
 
 from __future__ import annotations
@@ -59,3 +61,21 @@ def test_green_is_judged_on_mirrored_live_traffic_before_any_user_reaches_it(
     assert load.colours["green"] == 0 and load.colours["blue"] == load.answered  # no user got a green answer
     assert status["shadow"]["pairs"] >= 8 and status["weights"]["green"] == 0
     assert metric_total(router.url, "bluegreen_shadow_requests_total", outcome="paired") >= 8
+
+
+def test_a_green_whose_live_answers_go_bad_during_the_steps_is_rolled_back(
+        start_router, llama_backend: BackendProcess, tiny_models: TinyModels, logs_dir: Path) -> None:
+    # Russian through the warm-up and well past it, then English: the live checks must see it.
+    args = ["--engine", "llama_cpp", "--model", str(tiny_models.gguf_path), "--fault-answer", "latin", "--fault-after", "3"]
+    env = {**FAST, "BLUEGREEN_ROLLOUT__ANSWER_CHECKS__ENABLED": "true", "BLUEGREEN_ROLLOUT__ANSWER_CHECKS__PERCENT": "100",
+           "BLUEGREEN_ROLLOUT__ANSWER_CHECKS__MIN_ANSWERS": "5"}
+    with BackendProcess(args, logs_dir / "live-green-latin.log") as green:
+        router = start_router(llama_backend.url, green.url, env=env)
+        with LoadDriver(router.url, workers=4, max_tokens=16, max_requests=2000) as load:
+            done = cutover(router.url)
+    assert done.returncode == 2, done.stdout[-3000:] + done.stderr[-2000:]
+    status = httpx.get(f"{router.url}/admin/status", headers=AUTH).json()
+    assert status["rollout"]["phase"] == "rolled_back" and "non-Russian answers" in status["rollout"]["reason"]
+    assert load.failures == [] and load.colours["green"] > 0  # users did meet green: that is what live checks are for
+    assert metric_total(router.url, "bluegreen_answer_checks_total", colour="green", check="wrong_language",
+                        result="fail") >= 5

@@ -1,0 +1,71 @@
+"""Answer checks on live traffic during the steps: a sample of each colour's proxied answers is
+checked, and a step fails when green's answers are worse than blue's on the same traffic.
+
+The shadow phase judges green before anyone sees it; these checks keep judging once users do, so
+a green that drifts (a different prompt mix, a long conversation, a new question type) is rolled
+back like one that errors. Sampling bounds the CPU; the tally keeps the most recent answers only.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import deque
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from router.quality.checks import AnswerChecks, CheckRates, check_answer
+from router.quality.verdict import CompareLimits, rate_finding
+from router.weights import Colour
+
+KEPT = 5000  # answers remembered per colour
+CHECKS = ("empty", "wrong_language", "repetitive", "truncated", "refusal")
+LABELS = {"empty": "empty answers", "wrong_language": "non-Russian answers", "repetitive": "looping answers",
+          "truncated": "cut-off answers", "refusal": "refusals"}
+DEFAULT_LIMITS = CompareLimits()
+
+
+class LiveCheckOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = Field(True, description="check a sample of both colours' answers during the steps")
+    percent: float = Field(20.0, gt=0, le=100, description="share of proxied answers that are checked")
+    min_answers: int = Field(20, ge=1, description="green answers a step needs before its checks count")
+
+
+class LiveChecks:
+    """Each colour's recent checked answers, with the time they ended."""
+
+    def __init__(self, options: LiveCheckOptions) -> None:
+        self.options = options
+        self._recent: dict[Colour, deque[tuple[float, AnswerChecks]]] = {c: deque(maxlen=KEPT) for c in Colour}
+
+    def sampled(self) -> bool:
+        return self.options.enabled and random.random() * 100 < self.options.percent
+
+    def add(self, colour: Colour, answer: tuple[str, str | None], now: float) -> AnswerChecks:
+        checks = check_answer(*answer)
+        self._recent[colour].append((now, checks))
+        return checks
+
+    def rates(self, colour: Colour, since: float) -> CheckRates:
+        """The shares of failed checks among `colour`'s answers that ended at or after `since`."""
+        recent = [checks for at, checks in reversed(self._recent[colour]) if at >= since]
+        count = len(recent)
+
+        def share(name: str) -> float:
+            return sum(1 for c in recent if name in c.failures) / count if count else 0.0
+
+        return CheckRates(count, *(share(name) for name in CHECKS))
+
+
+def answer_findings(green: CheckRates, blue: CheckRates, min_answers: int,
+                    limits: CompareLimits = DEFAULT_LIMITS) -> tuple[str, ...]:
+    """Why green's answers fail the step (empty when they do not, or when there are too few to say)."""
+    if green.answers < min_answers:
+        return ()
+    limit_of = {"empty": limits.max_empty_rate, "wrong_language": limits.max_non_russian_rate,
+                "repetitive": limits.max_repetition_rate, "truncated": limits.max_truncated_rate,
+                "refusal": limits.max_refusal_rate}
+    findings = [rate_finding(name, LABELS[name], getattr(green, name), getattr(blue, name), limit_of[name],
+                             limits.tolerance, green.answers, blue.answers) for name in CHECKS]
+    return tuple(f"{f.reason} over {green.answers} green answers" for f in findings if not f.passed)
