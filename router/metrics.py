@@ -121,6 +121,7 @@ class RouterMetrics:
         self.streams_broken = Counter("bluegreen_streams_broken_total",
                                       "Answers cut after their first byte (cannot be retried on the other colour)",
                                       ["colour"], registry=r)
+        self._answer_checks_by: dict[tuple[str, str, str], Counter] = {}
         self._initialise_known_series()
 
     def observe_attempt(self, colour: str, path: str, status: int, latency_s: float, ttft_s: float | None) -> None:
@@ -139,6 +140,14 @@ class RouterMetrics:
 
     def attempt_finished(self, colour: str) -> None:
         self.attempts.in_flight[colour] -= 1
+
+    def answer_checked(self, colour: str, check: str, failed: bool) -> None:
+        """One sampled live answer through one check (children looked up once: `labels()` is not free)."""
+        key = (colour, check, "fail" if failed else "pass")
+        child = self._answer_checks_by.get(key)
+        if child is None:
+            child = self._answer_checks_by[key] = self.answer_checks.labels(*key)
+        child.inc()
 
     def _initialise_known_series(self) -> None:
         """Export every known failure series at 0 from the start, so rate() and dashboards see them

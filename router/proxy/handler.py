@@ -218,7 +218,7 @@ class Proxy:
         assert self.live_checks is not None
         failed = self.live_checks.add(colour, answer, time.time()).failures
         for check in LIVE_CHECKS:
-            self.metrics.answer_checks.labels(colour.value, check, "fail" if check in failed else "pass").inc()
+            self.metrics.answer_checked(colour.value, check, check in failed)
 
     async def _open_with_retry(self, exchange: Exchange, colour: Colour) -> tuple[OpenResponse | UpstreamFailure, Colour]:
         """Open `colour`; a green failure is retried once on blue when the budget and blue allow."""
