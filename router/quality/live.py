@@ -37,10 +37,11 @@ class LiveChecks:
 
     def __init__(self, options: LiveCheckOptions) -> None:
         self.options = options
+        self.active = False  # only while a rollout walks its steps: no cost on the hot path otherwise
         self._recent: dict[Colour, deque[tuple[float, AnswerChecks]]] = {c: deque(maxlen=KEPT) for c in Colour}
 
     def sampled(self) -> bool:
-        return self.options.enabled and random.random() * 100 < self.options.percent
+        return self.active and self.options.enabled and random.random() * 100 < self.options.percent
 
     def add(self, colour: Colour, answer: tuple[str, str | None], now: float) -> AnswerChecks:
         checks = check_answer(*answer)

@@ -195,8 +195,11 @@ class Controller(Periodic):
             current = self.rollout.phase if self.rollout is not None else Phase.idle
             for phase in Phase:
                 self.metrics.rollout_phase.labels(phase.value).set(1 if phase is current else 0)
+        phase = self.rollout.phase if self.rollout is not None else Phase.idle
         if self.mirror is not None:
-            self.mirror.set_active(self.rollout is not None and self.rollout.phase is Phase.shadowing)
+            self.mirror.set_active(phase is Phase.shadowing)
+        if self.live_checks is not None:
+            self.live_checks.active = phase is Phase.progressing
 
     def _carry_out(self, decision: Decision) -> None:
         for effect in decision.effects:

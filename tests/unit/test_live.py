@@ -33,6 +33,10 @@ def test_a_step_fails_when_green_is_over_a_limit_and_worse_than_blue() -> None:
 
 
 def test_sampling_follows_the_percent_and_the_switch() -> None:
-    assert not LiveChecks(LiveCheckOptions(enabled=False)).sampled()
+    off = LiveChecks(LiveCheckOptions(enabled=False))
+    off.active = True
+    assert not off.sampled()
     always = LiveChecks(LiveCheckOptions(percent=100))
+    assert not always.sampled()  # no rollout walking its steps: nothing is checked
+    always.active = True
     assert all(always.sampled() for _ in range(100))
