@@ -30,7 +30,7 @@ from router.proxy.retry import RetryBudget
 from router.proxy.routing import choose
 from router.proxy.session import session_key, set_cookie_header
 from router.proxy.upstream import OpenResponse, Upstream
-from router.quality.live import CHECKS as LIVE_CHECKS
+from router.quality.checks import CHECK_NAMES
 from router.quality.live import LiveChecks
 from router.rollout.windows import SlidingWindow
 from router.throttled_log import ThrottledLog
@@ -217,7 +217,7 @@ class Proxy:
         """One sampled live answer through the answer checks (the judge weighs them per step)."""
         assert self.live_checks is not None
         failed = self.live_checks.add(colour, answer, time.time()).failures
-        for check in LIVE_CHECKS:
+        for check in CHECK_NAMES:
             self.metrics.answer_checked(colour.value, check, check in failed)
 
     async def _open_with_retry(self, exchange: Exchange, colour: Colour) -> tuple[OpenResponse | UpstreamFailure, Colour]:

@@ -30,6 +30,9 @@ REFUSAL_PHRASES: tuple[str, ...] = (
 )
 
 
+CHECK_NAMES = ("empty", "wrong_language", "repetitive", "truncated", "refusal")  # the CheckRates fields too
+
+
 @dataclass(frozen=True)
 class CheckLimits:
     """Where a figure turns into a failed check for one answer."""
@@ -55,7 +58,7 @@ class AnswerChecks:
     refusal: str | None  # the refusal phrase found, if any
 
     @property
-    def failures(self) -> tuple[str, ...]:
+    def failures(self) -> tuple[str, ...]:  # names from CHECK_NAMES
         """Names of the failed checks, for reports and counters."""
         found = {"empty": self.empty, "wrong_language": self.wrong_language, "repetitive": self.repetitive,
                  "truncated": self.truncated, "refusal": self.refusal is not None}

@@ -13,14 +13,11 @@ from collections import deque
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from router.quality.checks import AnswerChecks, CheckRates, check_answer
-from router.quality.verdict import CompareLimits, rate_finding
+from router.quality.checks import AnswerChecks, CheckRates, check_answer, rates
+from router.quality.verdict import CompareLimits, check_findings
 from router.weights import Colour
 
 KEPT = 5000  # answers remembered per colour
-CHECKS = ("empty", "wrong_language", "repetitive", "truncated", "refusal")
-LABELS = {"empty": "empty answers", "wrong_language": "non-Russian answers", "repetitive": "looping answers",
-          "truncated": "cut-off answers", "refusal": "refusals"}
 DEFAULT_LIMITS = CompareLimits()
 
 
@@ -50,13 +47,7 @@ class LiveChecks:
 
     def rates(self, colour: Colour, since: float) -> CheckRates:
         """The shares of failed checks among `colour`'s answers that ended at or after `since`."""
-        recent = [checks for at, checks in reversed(self._recent[colour]) if at >= since]
-        count = len(recent)
-
-        def share(name: str) -> float:
-            return sum(1 for c in recent if name in c.failures) / count if count else 0.0
-
-        return CheckRates(count, *(share(name) for name in CHECKS))
+        return rates(checks for at, checks in self._recent[colour] if at >= since)
 
 
 def answer_findings(green: CheckRates, blue: CheckRates, min_answers: int,
@@ -64,9 +55,5 @@ def answer_findings(green: CheckRates, blue: CheckRates, min_answers: int,
     """Why green's answers fail the step (empty when they do not, or when there are too few to say)."""
     if green.answers < min_answers:
         return ()
-    limit_of = {"empty": limits.max_empty_rate, "wrong_language": limits.max_non_russian_rate,
-                "repetitive": limits.max_repetition_rate, "truncated": limits.max_truncated_rate,
-                "refusal": limits.max_refusal_rate}
-    findings = [rate_finding(name, LABELS[name], getattr(green, name), getattr(blue, name), limit_of[name],
-                             limits.tolerance, green.answers, blue.answers) for name in CHECKS]
-    return tuple(f"{f.reason} over {green.answers} green answers" for f in findings if not f.passed)
+    return tuple(f"{f.reason} over {green.answers} green answers" for f in check_findings(green, blue, limits)
+                 if not f.passed)

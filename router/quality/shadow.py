@@ -14,7 +14,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from router.quality.checks import AnswerChecks, CheckRates, check_answer
+from router.quality.checks import CHECK_NAMES, AnswerChecks, CheckRates, check_answer
 from router.quality.compare import OPENAI_PATH, Api, parse_event
 from router.quality.summary import ColourSummary, PairSummary, Summary
 from router.quality.verdict import CompareLimits, Outcome, Verdict, judge_comparison
@@ -66,8 +66,7 @@ class _ColourTally:
     requests: int = 0
     errors: int = 0
     answers: int = 0
-    failed: dict[str, int] = field(default_factory=lambda: dict.fromkeys(
-        ("empty", "wrong_language", "repetitive", "truncated", "refusal"), 0))
+    failed: dict[str, int] = field(default_factory=lambda: dict.fromkeys(CHECK_NAMES, 0))
 
     def add(self, checks: AnswerChecks | None) -> None:
         self.requests += 1
@@ -82,8 +81,7 @@ class _ColourTally:
         def share(name: str) -> float:
             return self.failed[name] / self.answers if self.answers else 0.0
 
-        rates = CheckRates(self.answers, share("empty"), share("wrong_language"), share("repetitive"),
-                           share("truncated"), share("refusal"))
+        rates = CheckRates(self.answers, *(share(name) for name in CHECK_NAMES))
         return ColourSummary(
             requests=self.requests, errors=self.errors, error_rate=self.errors / self.requests if self.requests else 0.0,
             checks=rates, latency_p50_s=None, latency_p95_s=None, ttft_p50_s=None, ttft_p95_s=None, gap_p95_s=None,

@@ -12,7 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
-from router.quality.summary import ColourSummary, Summary
+from router.quality.checks import CheckRates
+from router.quality.summary import Summary
 
 ONE_SIDED_95 = 1.645
 
@@ -62,13 +63,13 @@ def _pct(value: float | None) -> str:
     return "n/a" if value is None else f"{value * 100:.1f} %"
 
 
-_RATES: tuple[tuple[str, str, Callable[[ColourSummary], float], Callable[[CompareLimits], float]], ...] = (
-    ("error_rate", "failed requests", lambda c: c.error_rate, lambda lim: lim.max_error_rate),
-    ("empty_rate", "empty answers", lambda c: c.checks.empty, lambda lim: lim.max_empty_rate),
-    ("non_russian_rate", "non-Russian answers", lambda c: c.checks.wrong_language, lambda lim: lim.max_non_russian_rate),
-    ("repetition_rate", "looping answers", lambda c: c.checks.repetitive, lambda lim: lim.max_repetition_rate),
-    ("truncated_rate", "cut-off answers", lambda c: c.checks.truncated, lambda lim: lim.max_truncated_rate),
-    ("refusal_rate", "refusals", lambda c: c.checks.refusal, lambda lim: lim.max_refusal_rate),
+# (finding, what a reader calls it, the CheckRates field, its limit)
+_CHECKS: tuple[tuple[str, str, str, Callable[[CompareLimits], float]], ...] = (
+    ("empty_rate", "empty answers", "empty", lambda lim: lim.max_empty_rate),
+    ("non_russian_rate", "non-Russian answers", "wrong_language", lambda lim: lim.max_non_russian_rate),
+    ("repetition_rate", "looping answers", "repetitive", lambda lim: lim.max_repetition_rate),
+    ("truncated_rate", "cut-off answers", "truncated", lambda lim: lim.max_truncated_rate),
+    ("refusal_rate", "refusals", "refusal", lambda lim: lim.max_refusal_rate),
 )
 
 
@@ -115,11 +116,10 @@ def _ratio_findings(summary: Summary, limits: CompareLimits) -> list[Finding]:
     return findings
 
 
-def _sample_sizes(name: str, summary: Summary) -> tuple[int, int]:
-    """How many requests (error rate) or answers (the answer checks) each colour's share is over."""
-    if name == "error_rate":
-        return summary.green.requests, summary.blue.requests
-    return summary.green.checks.answers, summary.blue.checks.answers
+def check_findings(green: CheckRates, blue: CheckRates, limits: CompareLimits) -> list[Finding]:
+    """Each answer check's share, green against blue over the answers each colour gave."""
+    return [rate_finding(name, label, getattr(green, field), getattr(blue, field), limit_of(limits), limits.tolerance,
+                         green.answers, blue.answers) for name, label, field, limit_of in _CHECKS]
 
 
 def judge_comparison(summary: Summary, limits: CompareLimits = CompareLimits()) -> Verdict:
@@ -129,11 +129,10 @@ def judge_comparison(summary: Summary, limits: CompareLimits = CompareLimits()) 
     if summary.blue.checks.answers == 0:
         return Verdict(Outcome.inconclusive, (
             f"blue answered none of its {summary.blue.requests} requests: nothing to compare green with",))
-    findings = [
-        rate_finding(name, label, value_of(summary.green), value_of(summary.blue), limit_of(limits), limits.tolerance,
-                     *_sample_sizes(name, summary))
-        for name, label, value_of, limit_of in _RATES
-    ]
+    green, blue = summary.green, summary.blue
+    findings = [rate_finding("error_rate", "failed requests", green.error_rate, blue.error_rate, limits.max_error_rate,
+                             limits.tolerance, green.requests, blue.requests),
+                *check_findings(green.checks, blue.checks, limits)]
     findings += _ratio_findings(summary, limits)
     failed = tuple(f.reason for f in findings if not f.passed)
     return Verdict(Outcome.regressed if failed else Outcome.passed, failed, tuple(findings))
