@@ -16,8 +16,9 @@ class LoadDriver:
     """`workers` threads asking through the router until stopped; bounded by `max_requests`."""
 
     def __init__(self, url: str, workers: int = 4, sessions: int = 200, max_requests: int = 20_000,
-                 questions: list[str] | None = None, max_tokens: int | None = None) -> None:
+                 questions: list[str] | None = None, max_tokens: int | None = None, stream_every: int = 0) -> None:
         self.url, self.workers, self.sessions, self.max_requests = url, workers, sessions, max_requests
+        self.stream_every = stream_every  # every n-th request asks for a stream (0: none)
         self.questions = questions or ["Что такое договор?"]
         self.max_tokens = max_tokens
         self.statuses: Counter[int] = Counter()
@@ -38,9 +39,12 @@ class LoadDriver:
     def _work(self) -> None:
         with httpx.Client(timeout=30) as client:
             while (n := self._next()) is not None:
-                body = {"question": self.questions[n % len(self.questions)]}
+                body: dict[str, object] = {"question": self.questions[n % len(self.questions)]}
                 if self.max_tokens:
                     body["max_tokens"] = self.max_tokens
+                streamed = bool(self.stream_every) and n % self.stream_every == 0
+                if streamed:
+                    body["stream"] = True
                 try:
                     response = client.post(f"{self.url}/api/v1/chat/legal", json=body,
                                            headers={"X-Session-ID": f"client-{n % self.sessions}"})
@@ -51,7 +55,7 @@ class LoadDriver:
                 with self._lock:
                     self.statuses[response.status_code] += 1
                     self.colours[response.headers.get("x-backend", "?")] += 1
-                if response.status_code >= 400:
+                if response.status_code >= 400 or (streamed and '"error"' in response.text):
                     self.failures.append(f"{response.status_code}: {response.text[:200]}")
 
     @property

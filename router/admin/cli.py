@@ -298,7 +298,11 @@ def compare(blue: Annotated[str, typer.Option(help="blue backend URL, e.g. http:
             min_length_ratio: Annotated[float, typer.Option(min=0, help="median green/blue length")] = 0.5,
             max_length_ratio: Annotated[float, typer.Option(min=0, help="median green/blue length")] = 4.0,
             min_chrf: Annotated[float, typer.Option(
-                min=0, max=100, help="median chrF green vs blue; 0 turns it off")] = 0.0) -> None:
+                min=0, max=100, help="median chrF green vs blue; 0 turns it off")] = 0.0,
+            max_gap_ratio: Annotated[float, typer.Option(
+                min=1, help="green's inter-chunk gap p95 over blue's, at most")] = 3.0,
+            min_gap: Annotated[float, typer.Option(
+                min=0, help="seconds: a gap p95 up to this passes whatever the ratio")] = 0.5) -> None:
     """A/B both colours' answers on a question set (JSON + HTML report): exit 0 no regression,
     2 green regresses, 1 could not run."""
     from router.errors import CompareFailed
@@ -314,7 +318,7 @@ def compare(blue: Annotated[str, typer.Option(help="blue backend URL, e.g. http:
             max_error_rate=max_error_rate, max_empty_rate=max_empty_rate, max_non_russian_rate=max_non_russian_rate,
             max_repetition_rate=max_repetition_rate, max_truncated_rate=max_truncated_rate,
             max_refusal_rate=max_refusal_rate, tolerance=tolerance, min_length_ratio=min_length_ratio,
-            max_length_ratio=max_length_ratio, min_chrf=min_chrf,
+            max_length_ratio=max_length_ratio, min_chrf=min_chrf, max_gap_ratio=max_gap_ratio, min_gap_s=min_gap,
         ),
         wait_ready_s=wait_ready,
     )

@@ -72,16 +72,23 @@ CHECKS = ("empty", "wrong_language", "repetitive", "truncated", "refusal")
 
 
 def shadow_lines(shadow: dict[str, Any]) -> Text:
-    """The shadow phase so far: mirrored pairs, and each answer check's share for green against blue."""
+    """The shadow phase so far: mirrored pairs, and each answer check's share for the canary against the
+    stable colour."""
+    canary, stable = shadow["canary"], shadow["stable"]
     text = Text(f"shadow: {shadow['pairs']} mirrored pairs, {shadow['skipped']} skipped (busy), "
-                f"{shadow['green_errors']} failed on green", style="bold")
+                f"{shadow['canary_errors']} failed on {canary}", style="bold")
     for check in CHECKS:
-        green, blue = shadow["green"][check], shadow["blue"][check]
-        text.append(f"\n  {check.replace('_', ' ')}: green {green * 100:.0f} % · blue {blue * 100:.0f} %",
-                    style="red" if green > blue else "")
-    ratio = shadow.get("length_ratio_p50")
+        mirrored, served = shadow[canary][check], shadow[stable][check]
+        text.append(f"\n  {check.replace('_', ' ')}: {canary} {mirrored * 100:.0f} % · {stable} {served * 100:.0f} %",
+                    style="red" if mirrored > served else "")
+    ratio, similarity = shadow.get("length_ratio_p50"), shadow.get("chrf_p50")
     if ratio is not None:
-        text.append(f"\n  median answer length green/blue: {ratio:.2f}")
+        text.append(f"\n  median answer length {canary}/{stable}: {ratio:.2f}")
+    if similarity is not None:
+        text.append(f"\n  median chrF {canary} vs {stable}: {similarity:.1f}")
+    gaps = shadow[canary].get("gap_p95_s"), shadow[stable].get("gap_p95_s")
+    if None not in gaps:
+        text.append(f"\n  stream gap p95: {canary} {gaps[0] * 1000:.0f} ms · {stable} {gaps[1] * 1000:.0f} ms")
     return text
 
 

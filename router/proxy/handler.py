@@ -209,7 +209,7 @@ class Proxy:
                 answer = tap.answer()
         finally:
             if capture is not None and self.mirror is not None:
-                self.mirror.stable_done(capture, answer)
+                self.mirror.stable_done(capture, answer, tap.gap_p95_s() if tap is not None and answer else None)
             if checked and answer is not None and self.live_checks is not None:
                 self._check_answer(colour, answer)
 

@@ -12,12 +12,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import time
 from dataclasses import dataclass, field
 
 from router.errors import ProxyError
 from router.metrics import RouterMetrics
 from router.proxy.upstream import Upstream
+from router.quality.checks import stream_timing
 from router.quality.shadow import ShadowTally, answer_of
+from router.quality.verdict import Sides
 from router.rollout.machine import ShadowOptions
 from router.weights import Colour
 
@@ -31,18 +34,27 @@ Answer = tuple[str, str | None]
 
 @dataclass
 class AnswerTap:
-    """An answer's bytes as they pass to the client (up to MAX_ANSWER_BYTES), read once it has ended."""
+    """An answer's bytes as they pass to the client (up to MAX_ANSWER_BYTES) and when each chunk came,
+    read once it has ended."""
 
     path: str
     received: bytearray = field(default_factory=bytearray)
+    arrivals: list[float] = field(default_factory=list)
 
     def feed(self, chunk: bytes) -> None:
         room = MAX_ANSWER_BYTES - len(self.received)
         if room > 0:
             self.received += chunk[:room]
+            self.arrivals.append(time.monotonic())
 
     def answer(self) -> Answer | None:
         return answer_of(self.path, bytes(self.received))
+
+    def gap_p95_s(self) -> float | None:
+        """The p95 gap between the stream's chunks; None for a JSON answer, whose chunks are not tokens."""
+        if self.received.lstrip().startswith(b"{"):
+            return None
+        return stream_timing(self.arrivals, None).gap_p95_s
 
 
 @dataclass(frozen=True)
@@ -65,10 +77,11 @@ class Mirror:
         self._in_flight = 0
         self._tasks: set[asyncio.Task[None]] = set()
 
-    def set_active(self, active: bool) -> None:
-        """Switch mirroring on (with a fresh tally) or off."""
+    def set_active(self, active: bool, canary: Colour | None = None) -> None:
+        """Switch mirroring on (with a fresh tally, whose reasons name the canary) or off."""
         if active and not self.active:
-            self.tally = ShadowTally()
+            canary = canary or Colour.green
+            self.tally = ShadowTally(sides=Sides(canary.value, canary.other.value))
         self.active = active
 
     def start(self, path: str, method: str, target: str, headers: list[tuple[bytes, bytes]], body: bytes,
@@ -78,9 +91,9 @@ class Mirror:
             return None
         return Capture(method, target, headers, body, canary, path)
 
-    def stable_done(self, capture: Capture, stable: Answer | None) -> None:
-        """The user has the stable colour's whole answer (None: an error or a cut stream): now ask the
-        canary, if there is room."""
+    def stable_done(self, capture: Capture, stable: Answer | None, stable_gap_s: float | None = None) -> None:
+        """The user has the stable colour's whole answer (None: an error or a cut stream) and, for a stream,
+        its p95 gap between chunks: now ask the canary, if there is room."""
         if stable is None:  # nothing to compare the canary's answer with
             self.metrics.shadow_requests.labels("unpaired").inc()
             return
@@ -90,7 +103,7 @@ class Mirror:
             return
         self._in_flight += 1
         self.metrics.shadow_requests.labels("mirrored").inc()
-        task = asyncio.get_running_loop().create_task(self._ask(capture, stable), name="shadow-mirror")
+        task = asyncio.get_running_loop().create_task(self._ask(capture, stable, stable_gap_s), name="shadow-mirror")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
@@ -99,24 +112,24 @@ class Mirror:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
-    async def _ask(self, capture: Capture, stable: Answer) -> None:
+    async def _ask(self, capture: Capture, stable: Answer, stable_gap_s: float | None) -> None:
         answer: Answer | None = None
+        canary_gap_s = None
         canary = capture.canary
         try:
             opened = await self.upstreams[canary].open(capture.method, capture.target,
                                                        [*capture.headers, SHADOW_HEADER], capture.body)
             try:
-                received = bytearray()
+                tap = AnswerTap(capture.path)
                 async for piece, _last in opened.pieces():
-                    if len(received) < MAX_ANSWER_BYTES:
-                        received += piece
+                    tap.feed(piece)
                 if opened.status < 400:
-                    answer = answer_of(capture.path, bytes(received))
+                    answer, canary_gap_s = tap.answer(), tap.gap_p95_s()
             finally:
                 await opened.close()
         except ProxyError as exc:  # a failure of the canary: counted against it, nobody sees it
             log.debug("mirror to %s failed: %s", canary.value, exc)
         finally:
             self._in_flight -= 1
-        self.tally.add(stable, answer)
+        self.tally.add(stable, answer, (stable_gap_s, canary_gap_s))
         self.metrics.shadow_requests.labels("paired" if answer is not None else "canary_failed").inc()

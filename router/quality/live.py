@@ -14,7 +14,7 @@ from collections import deque
 from pydantic import BaseModel, ConfigDict, Field
 
 from router.quality.checks import AnswerChecks, CheckRates, check_answer, rates
-from router.quality.verdict import CompareLimits, check_findings
+from router.quality.verdict import COLOURS, CompareLimits, Sides, check_findings
 from router.weights import Colour
 
 KEPT = 5000  # answers remembered per colour
@@ -51,9 +51,10 @@ class LiveChecks:
 
 
 def answer_findings(green: CheckRates, blue: CheckRates, min_answers: int,
-                    limits: CompareLimits = DEFAULT_LIMITS) -> tuple[str, ...]:
-    """Why green's answers fail the step (empty when they do not, or when there are too few to say)."""
+                    limits: CompareLimits = DEFAULT_LIMITS, sides: Sides = COLOURS) -> tuple[str, ...]:
+    """Why the canary's answers ("green") fail the step (empty when they do not, or when there are too
+    few to say)."""
     if green.answers < min_answers:
         return ()
-    return tuple(f"{f.reason} over {green.answers} green answers" for f in check_findings(green, blue, limits)
-                 if not f.passed)
+    return tuple(f"{f.reason} over {green.answers} {sides.candidate} answers"
+                 for f in check_findings(green, blue, limits, sides) if not f.passed)

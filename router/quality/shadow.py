@@ -2,8 +2,9 @@
 checked and tallied, and the verdict on them.
 
 Pure: the proxy hands in the raw bytes each colour sent (a JSON answer or server-sent events, on
-either API), and the controller reads the verdict. Memory stays bounded whatever the traffic: the
-tally keeps counts, and only the most recent length ratios for the median.
+either API) and, for streams, the p95 gap between their chunks; the controller reads the verdict.
+Memory stays bounded whatever the traffic: the tally keeps counts, and only the most recent pair
+figures (length ratio, chrF, gaps) for the medians and percentiles.
 """
 
 from __future__ import annotations
@@ -14,13 +15,21 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from router.quality.checks import CHECK_NAMES, AnswerChecks, CheckRates, check_answer
+from router.quality.checks import CHECK_NAMES, AnswerChecks, CheckRates, PairChecks, check_answer, percentile
 from router.quality.compare import OPENAI_PATH, Api, parse_event
 from router.quality.summary import ColourSummary, PairSummary, Summary
-from router.quality.verdict import CompareLimits, Outcome, Verdict, judge_comparison
+from router.quality.verdict import COLOURS, CompareLimits, Outcome, Sides, Verdict, judge_comparison
 
 DEFAULT_LIMITS = CompareLimits()
-MAX_RATIOS = 1000  # the median length ratio is taken over the most recent pairs
+MAX_RATIOS = 1000  # medians and percentiles are taken over the most recent pairs
+
+
+def _recent() -> deque[float]:
+    return deque(maxlen=MAX_RATIOS)
+
+
+def _median(values: deque[float]) -> float | None:
+    return statistics.median(values) if values else None
 
 
 def answer_of(path: str, body: bytes) -> tuple[str, str | None] | None:
@@ -67,8 +76,9 @@ class _ColourTally:
     errors: int = 0
     answers: int = 0
     failed: dict[str, int] = field(default_factory=lambda: dict.fromkeys(CHECK_NAMES, 0))
+    gaps: deque[float] = field(default_factory=_recent)  # each recent stream's inter-chunk gap p95
 
-    def add(self, checks: AnswerChecks | None) -> None:
+    def add(self, checks: AnswerChecks | None, gap_p95_s: float | None) -> None:
         self.requests += 1
         if checks is None:
             self.errors += 1
@@ -76,6 +86,8 @@ class _ColourTally:
         self.answers += 1
         for name in checks.failures:
             self.failed[name] += 1
+        if gap_p95_s is not None:
+            self.gaps.append(gap_p95_s)
 
     def summary(self) -> ColourSummary:
         def share(name: str) -> float:
@@ -84,48 +96,62 @@ class _ColourTally:
         rates = CheckRates(self.answers, *(share(name) for name in CHECK_NAMES))
         return ColourSummary(
             requests=self.requests, errors=self.errors, error_rate=self.errors / self.requests if self.requests else 0.0,
-            checks=rates, latency_p50_s=None, latency_p95_s=None, ttft_p50_s=None, ttft_p95_s=None, gap_p95_s=None,
+            checks=rates, latency_p50_s=None, latency_p95_s=None, ttft_p50_s=None, ttft_p95_s=None,
+            gap_p95_s=percentile(sorted(self.gaps), 95),
             per_token_p50_s=None, tokens_per_s_p50=None, chars_p50=None, chrf_reference_p50=None)
 
 
 @dataclass
 class ShadowTally:
-    """What the mirror saw since the shadow phase began."""
+    """What the mirror saw since the shadow phase began: "blue" is the stable colour's side, "green" the
+    canary's; `sides` says which colours those are."""
 
+    sides: Sides = COLOURS
     skipped: int = 0  # mirrors not started (sampling aside): too many in flight
     blue: _ColourTally = field(default_factory=_ColourTally)
     green: _ColourTally = field(default_factory=_ColourTally)
-    ratios: deque[float] = field(default_factory=lambda: deque(maxlen=MAX_RATIOS))
+    ratios: deque[float] = field(default_factory=_recent)
+    similarities: deque[float] = field(default_factory=_recent)  # chrF of the candidate's answer against the stable's
 
-    def add(self, blue: tuple[str, str | None], green: tuple[str, str | None] | None) -> None:
-        """One pair: blue's answer, and green's (None when green failed: an error, a timeout, no answer)."""
+    def add(self, blue: tuple[str, str | None], green: tuple[str, str | None] | None,
+            gaps_s: tuple[float | None, float | None] = (None, None)) -> None:
+        """One pair: blue's answer, and green's (None when green failed: an error, a timeout, no answer),
+        with each stream's inter-chunk gap p95 (None for a JSON answer)."""
         blue_checks = check_answer(*blue)
-        self.blue.add(blue_checks)
-        self.green.add(check_answer(*green) if green is not None else None)
-        blue_chars = blue_checks.chars
-        if green is not None and blue_chars:
-            self.ratios.append(len(green[0].strip()) / blue_chars)
+        self.blue.add(blue_checks, gaps_s[0])
+        self.green.add(check_answer(*green) if green is not None else None, gaps_s[1])
+        if green is None or not blue_checks.chars:
+            return
+        pair = PairChecks.of(blue[0], green[0])
+        if pair.length_ratio is not None:
+            self.ratios.append(pair.length_ratio)
+        if pair.chrf is not None:
+            self.similarities.append(pair.chrf)
 
     @property
     def pairs(self) -> int:
         return self.green.requests
 
     def summary(self) -> Summary:
-        ratio = statistics.median(self.ratios) if self.ratios else None
-        return Summary(self.blue.summary(), self.green.summary(), PairSummary(self.pairs, ratio, None))
+        pair = PairSummary(self.pairs, _median(self.ratios), _median(self.similarities))
+        return Summary(self.blue.summary(), self.green.summary(), pair)
 
     def as_dict(self) -> dict[str, Any]:
-        """The figures `/admin/status` shows."""
-        green, blue = self.green.summary(), self.blue.summary()
-        return {"pairs": self.pairs, "skipped": self.skipped, "green_errors": green.errors,
-                "green": {**vars(green.checks)}, "blue": {**vars(blue.checks)},
-                "length_ratio_p50": self.summary().pair.length_ratio_p50}
+        """The figures `/admin/status` shows, each side under its colour's name."""
+        summary = self.summary()
+        canary, stable = summary.green, summary.blue
+        return {"pairs": self.pairs, "skipped": self.skipped, "canary": self.sides.candidate,
+                "stable": self.sides.baseline, "canary_errors": canary.errors,
+                self.sides.candidate: {**vars(canary.checks), "gap_p95_s": canary.gap_p95_s},
+                self.sides.baseline: {**vars(stable.checks), "gap_p95_s": stable.gap_p95_s},
+                "length_ratio_p50": summary.pair.length_ratio_p50, "chrf_p50": summary.pair.chrf_p50}
 
 
 def shadow_verdict(tally: ShadowTally, min_pairs: int, limits: CompareLimits = DEFAULT_LIMITS) -> Verdict:
-    """Green's answers against blue's on the same requests; too few pairs is inconclusive, never a pass."""
+    """The canary's answers against the stable colour's on the same requests; too few pairs is
+    inconclusive, never a pass."""
     if tally.pairs < min_pairs:
         return Verdict(Outcome.inconclusive, (f"only {tally.pairs} of {min_pairs} mirrored requests so far",))
-    verdict = judge_comparison(tally.summary(), limits)
+    verdict = judge_comparison(tally.summary(), limits, tally.sides)
     counted = f" in {tally.pairs} mirrored requests"
     return Verdict(verdict.outcome, tuple(reason + counted for reason in verdict.reasons), verdict.findings)

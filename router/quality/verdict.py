@@ -3,6 +3,10 @@
 A rate (errors, empty, non-Russian, looping, cut-off, refused answers) counts against green only
 when it is over its absolute limit *and* worse than blue's by more than the tolerance: a question
 set that makes both models truncate is not green's regression. Every finding carries its numbers.
+
+"green" and "blue" here are the sides of the comparison: the candidate and the colour it is weighed
+against. In a rollout whose stable colour is green the candidate is blue; `Sides` names them so the
+reasons say which colour did what.
 """
 
 from __future__ import annotations
@@ -36,6 +40,21 @@ class CompareLimits:
     min_length_ratio: float = 0.5  # median green/blue answer length
     max_length_ratio: float = 4.0
     min_chrf: float = 0.0  # median chrF of green against blue (0–100); 0 turns the check off
+    # Streams: green's inter-chunk gap p95 may reach this multiple of blue's, and any gap up to
+    # min_gap_s passes (a reader does not notice a stall shorter than that, whatever the ratio).
+    max_gap_ratio: float = 3.0
+    min_gap_s: float = 0.5
+
+
+@dataclass(frozen=True)
+class Sides:
+    """What the reasons call the candidate ("green") and the colour it is weighed against ("blue")."""
+
+    candidate: str = "green"
+    baseline: str = "blue"
+
+
+COLOURS = Sides()
 
 
 @dataclass(frozen=True)
@@ -84,55 +103,74 @@ def noise_margin(green: float, blue: float, green_n: int, blue_n: int) -> float:
 
 
 def rate_finding(name: str, label: str, green: float, blue: float, limit: float, tolerance: float,
-                 green_n: int = 0, blue_n: int = 0) -> Finding:
+                 green_n: int = 0, blue_n: int = 0, sides: Sides = COLOURS) -> Finding:
     """Over the limit and worse than blue by more than the tolerance plus sampling noise (with counts)."""
     margin = tolerance + noise_margin(green, blue, green_n, blue_n)
     breach = green > limit and green > blue + margin
     relation = ">" if green > limit else "≤"
-    reason = f"{label}: green {_pct(green)} {relation} limit {_pct(limit)} (blue {_pct(blue)})"
+    reason = f"{label}: {sides.candidate} {_pct(green)} {relation} limit {_pct(limit)} ({sides.baseline} {_pct(blue)})"
     if green > limit and not breach:
-        reason += f", within blue + {_pct(margin)}"
+        reason += f", within {sides.baseline} + {_pct(margin)}"
     return Finding(name, green, blue, limit, not breach, reason)
 
 
-def _ratio_findings(summary: Summary, limits: CompareLimits) -> list[Finding]:
+def gap_finding(green_gap_s: float, blue_gap_s: float, limits: CompareLimits, sides: Sides = COLOURS) -> Finding:
+    """Green's streams stall: its inter-chunk gap p95 is over the floor a reader notices *and* over the
+    allowed multiple of blue's (total latency would confound model speed with answer length)."""
+    allowed = max(limits.min_gap_s, limits.max_gap_ratio * blue_gap_s)
+    ratio = green_gap_s / blue_gap_s if blue_gap_s > 0 else math.inf
+    passed = green_gap_s <= allowed
+    return Finding(
+        "gap_ratio", green_gap_s, blue_gap_s, allowed, passed,
+        f"inter-chunk gap p95: {sides.candidate} {green_gap_s * 1000:.0f} ms, {ratio:.1f}× {sides.baseline}'s "
+        f"{blue_gap_s * 1000:.0f} ms ({'≤' if passed else '>'} {allowed * 1000:.0f} ms allowed: "
+        f"{limits.max_gap_ratio:g}× {sides.baseline}, at least {limits.min_gap_s * 1000:.0f} ms)",
+    )
+
+
+def _pair_findings(summary: Summary, limits: CompareLimits, sides: Sides) -> list[Finding]:
     findings = []
+    pair = f"{sides.candidate}/{sides.baseline}"
     ratio = summary.pair.length_ratio_p50
     if ratio is not None:
         low, high = ratio < limits.min_length_ratio, ratio > limits.max_length_ratio
         bound = limits.min_length_ratio if low or not high else limits.max_length_ratio
         findings.append(Finding(
             "length_ratio", ratio, None, bound, not (low or high),
-            f"median answer length green/blue: {ratio:.2f} (allowed {limits.min_length_ratio:g}–"
+            f"median answer length {pair}: {ratio:.2f} (allowed {limits.min_length_ratio:g}–"
             f"{limits.max_length_ratio:g})",
         ))
     similarity = summary.pair.chrf_p50
     if limits.min_chrf > 0 and similarity is not None:
         findings.append(Finding(
             "chrf", similarity, None, limits.min_chrf, similarity >= limits.min_chrf,
-            f"median chrF green vs blue: {similarity:.1f} ({'≥' if similarity >= limits.min_chrf else '<'} "
-            f"{limits.min_chrf:g})",
+            f"median chrF {sides.candidate} vs {sides.baseline}: {similarity:.1f} "
+            f"({'≥' if similarity >= limits.min_chrf else '<'} {limits.min_chrf:g})",
         ))
+    green_gap, blue_gap = summary.green.gap_p95_s, summary.blue.gap_p95_s
+    if green_gap is not None and blue_gap is not None:
+        findings.append(gap_finding(green_gap, blue_gap, limits, sides))
     return findings
 
 
-def check_findings(green: CheckRates, blue: CheckRates, limits: CompareLimits) -> list[Finding]:
+def check_findings(green: CheckRates, blue: CheckRates, limits: CompareLimits, sides: Sides = COLOURS) -> list[Finding]:
     """Each answer check's share, green against blue over the answers each colour gave."""
     return [rate_finding(name, label, getattr(green, field), getattr(blue, field), limit_of(limits), limits.tolerance,
-                         green.answers, blue.answers) for name, label, field, limit_of in _CHECKS]
+                         green.answers, blue.answers, sides) for name, label, field, limit_of in _CHECKS]
 
 
-def judge_comparison(summary: Summary, limits: CompareLimits = CompareLimits()) -> Verdict:
+def judge_comparison(summary: Summary, limits: CompareLimits = CompareLimits(), sides: Sides = COLOURS) -> Verdict:
     """Passed, regressed (with every breached limit as a reason) or inconclusive."""
     if summary.blue.requests == 0 or summary.green.requests == 0:
         return Verdict(Outcome.inconclusive, ("no questions were asked",))
     if summary.blue.checks.answers == 0:
         return Verdict(Outcome.inconclusive, (
-            f"blue answered none of its {summary.blue.requests} requests: nothing to compare green with",))
+            f"{sides.baseline} answered none of its {summary.blue.requests} requests: nothing to compare "
+            f"{sides.candidate} with",))
     green, blue = summary.green, summary.blue
     findings = [rate_finding("error_rate", "failed requests", green.error_rate, blue.error_rate, limits.max_error_rate,
-                             limits.tolerance, green.requests, blue.requests),
-                *check_findings(green.checks, blue.checks, limits)]
-    findings += _ratio_findings(summary, limits)
+                             limits.tolerance, green.requests, blue.requests, sides),
+                *check_findings(green.checks, blue.checks, limits, sides)]
+    findings += _pair_findings(summary, limits, sides)
     failed = tuple(f.reason for f in findings if not f.passed)
     return Verdict(Outcome.regressed if failed else Outcome.passed, failed, tuple(findings))

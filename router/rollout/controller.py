@@ -22,6 +22,7 @@ from router.proxy.mirror import Mirror
 from router.quality.live import LiveChecks, answer_findings
 from router.quality.shadow import shadow_verdict
 from router.quality.verdict import Outcome as QualityOutcome
+from router.quality.verdict import Sides
 from router.quality.verdict import Verdict as QualityVerdict
 from router.rollout.judge import Outcome, Verdict, hard_breach, judge
 from router.rollout.machine import (
@@ -167,7 +168,7 @@ class Controller(Periodic):
         if self.live_checks is None or verdict.outcome is Outcome.inconclusive:
             return verdict
         findings = answer_findings(self.live_checks.rates(canary, since), self.live_checks.rates(canary.other, since),
-                                   self.options.answer_checks.min_answers)
+                                   self.options.answer_checks.min_answers, sides=Sides(canary.value, canary.other.value))
         if not findings:
             return verdict
         return dataclasses.replace(verdict, outcome=Outcome.failed, reasons=(*verdict.reasons, *findings))
@@ -197,7 +198,8 @@ class Controller(Periodic):
                 self.metrics.rollout_phase.labels(phase.value).set(1 if phase is current else 0)
         phase = self.rollout.phase if self.rollout is not None else Phase.idle
         if self.mirror is not None:
-            self.mirror.set_active(phase is Phase.shadowing)
+            canary = Colour(self.rollout.canary) if self.rollout is not None else None
+            self.mirror.set_active(phase is Phase.shadowing, canary)
         if self.live_checks is not None:
             self.live_checks.active = phase is Phase.progressing
 

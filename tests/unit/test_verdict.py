@@ -8,17 +8,17 @@ import pytest
 
 from router.quality.checks import CheckRates
 from router.quality.summary import ColourSummary, PairSummary, Summary
-from router.quality.verdict import CompareLimits, Outcome, judge_comparison, rate_finding
+from router.quality.verdict import CompareLimits, Outcome, Sides, gap_finding, judge_comparison, rate_finding
 
 CLEAN = CheckRates(answers=20, empty=0.0, wrong_language=0.0, repetitive=0.0, truncated=0.0, refusal=0.0)
 
 
-def colour(requests: int = 20, errors: int = 0, **rates: float) -> ColourSummary:
+def colour(requests: int = 20, errors: int = 0, gap: float | None = 0.05, **rates: float) -> ColourSummary:
     answered = requests - errors
     return ColourSummary(
         requests=requests, errors=errors, error_rate=errors / requests if requests else 0.0,
         checks=replace(CLEAN, answers=answered, **rates), latency_p50_s=1.0, latency_p95_s=2.0, ttft_p50_s=0.1,
-        ttft_p95_s=0.2, gap_p95_s=0.05, per_token_p50_s=0.02, tokens_per_s_p50=40.0, chars_p50=300.0,
+        ttft_p95_s=0.2, gap_p95_s=gap, per_token_p50_s=0.02, tokens_per_s_p50=40.0, chars_p50=300.0,
         chrf_reference_p50=30.0,
     )
 
@@ -51,6 +51,11 @@ def summary(blue: ColourSummary | None = None, green: ColourSummary | None = Non
         (summary(ratio=None), Outcome.passed, set()),
         # chrF is off by default ...
         (summary(chrf=2.0), Outcome.passed, set()),
+        # Streams that stall: green's gap p95 over 3× blue's and over the half second a reader notices.
+        (summary(blue=colour(gap=0.2), green=colour(gap=0.9)), Outcome.regressed, {"gap_ratio"}),
+        (summary(blue=colour(gap=0.2), green=colour(gap=0.55)), Outcome.passed, set()),  # within 3×
+        (summary(blue=colour(gap=0.01), green=colour(gap=0.3)), Outcome.passed, set()),  # 30× but unnoticeable
+        (summary(blue=colour(gap=None), green=colour(gap=2.0)), Outcome.passed, set()),  # nothing to weigh against
         # Green answering nothing is a regression; blue answering nothing leaves nothing to compare with.
         (summary(green=colour(errors=20)), Outcome.regressed, {"error_rate"}),
         (summary(blue=colour(errors=20)), Outcome.inconclusive, set()),
@@ -84,3 +89,16 @@ def test_reasons_carry_the_numbers() -> None:
 )
 def test_rate_finding_is_absolute_and_relative(green: float, blue: float, passed: bool) -> None:
     assert rate_finding("x", "x", green, blue, limit=0.1, tolerance=0.05).passed is passed
+
+
+def test_gap_finding_says_how_far_over() -> None:
+    finding = gap_finding(0.9, 0.2, CompareLimits())
+    assert not finding.passed and finding.limit == pytest.approx(0.6)
+    assert finding.reason.startswith("inter-chunk gap p95: green 900 ms, 4.5× blue's 200 ms (> 600 ms allowed")
+
+
+def test_reasons_name_the_colours_when_the_candidate_is_blue() -> None:
+    blue_is_candidate = Sides(candidate="blue", baseline="green")
+    verdict = judge_comparison(summary(green=colour(wrong_language=1.0), ratio=0.2), sides=blue_is_candidate)
+    assert "non-Russian answers: blue 100.0 % > limit 10.0 % (green 0.0 %)" in verdict.reasons
+    assert "median answer length blue/green: 0.20 (allowed 0.5–4)" in verdict.reasons

@@ -20,8 +20,9 @@ def status(phase: str, ejection: str | None = None) -> dict[str, Any]:
         "rollout": {"phase": phase, "steps": [500, 10000], "step": -1, "interval_s": 30, "step_since": 0.0,
                     "canary": "green", "reason": "warm-up passed"},
         "backends": {"blue": backend, "green": {**backend, "ejection": ejection}},
-        "shadow": {"pairs": 20, "skipped": 3, "green_errors": 1, "length_ratio_p50": 0.93,
-                   "blue": RATES, "green": {**RATES, "wrong_language": 0.85}},
+        "shadow": {"pairs": 20, "skipped": 3, "canary": "green", "stable": "blue", "canary_errors": 1,
+                   "length_ratio_p50": 0.93, "chrf_p50": 41.5,
+                   "blue": {**RATES, "gap_p95_s": 0.02}, "green": {**RATES, "wrong_language": 0.85, "gap_p95_s": 0.09}},
     }
 
 
@@ -35,7 +36,17 @@ def test_the_shadow_phase_shows_its_pairs_and_green_against_blue() -> None:
     text = drawn(status("shadowing"))
     assert "shadow: 20 mirrored pairs, 3 skipped (busy), 1 failed on green" in text
     assert "wrong language: green 85 % · blue 0 %" in text and "green/blue: 0.93" in text
+    assert "median chrF green vs blue: 41.5" in text and "stream gap p95: green 90 ms · blue 20 ms" in text
     assert "mirrored pairs" not in drawn(status("progressing"))
+
+
+def test_with_green_stable_the_shadow_figures_name_blue_as_the_canary() -> None:
+    state = status("shadowing")
+    shadow = state["shadow"]
+    state["shadow"] = {**shadow, "canary": "blue", "stable": "green", "blue": shadow["green"], "green": shadow["blue"]}
+    text = drawn(state)
+    assert "1 failed on blue" in text and "wrong language: blue 85 % · green 0 %" in text
+    assert "blue/green: 0.93" in text
 
 
 def test_an_ejected_colour_says_so_in_the_table() -> None:
