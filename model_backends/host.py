@@ -45,7 +45,18 @@ class EngineHost:
         return [primary, *self._config.fallbacks]
 
     def load_blocking(self) -> None:
-        """Load the first working engine and warm it up; never raises (the state says what failed)."""
+        """Load the first working engine and warm it up; never raises (the state says what failed).
+
+        An error no engine foresaw (a bug, a library's own exception) fails the load too, with its type
+        and message in `/ready`, rather than leaving the backend "loading" for ever.
+        """
+        try:
+            self._load()
+        except Exception as exc:  # whatever it was, /ready must say so
+            log.exception("model load failed unexpectedly")
+            self.state, self.reason = HostState.failed, f"model load failed unexpectedly: {type(exc).__name__}: {exc}"
+
+    def _load(self) -> None:
         started = time.perf_counter()
         if self._config.faults.load_delay_s:
             self.reason = f"model is loading (drill: delayed {self._config.faults.load_delay_s:g} s)"
