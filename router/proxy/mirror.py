@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import random
 import time
 from dataclasses import dataclass, field
@@ -27,6 +28,7 @@ from router.weights import Colour
 log = logging.getLogger("bluegreen.mirror")
 
 MAX_ANSWER_BYTES = 256 * 1024  # an answer longer than this is judged on its beginning
+CHRF_INTERVAL_S = 0.05  # chrF (about 1 ms of the event loop per pair) for at most 20 pairs a second
 SHADOW_HEADER = (b"x-bluegreen-shadow", b"1")  # tells the canary (and its logs) that nobody waits for this answer
 
 Answer = tuple[str, str | None]
@@ -76,6 +78,7 @@ class Mirror:
         self.active = False  # true only in the shadow phase: the proxy checks this one flag per request
         self._in_flight = 0
         self._tasks: set[asyncio.Task[None]] = set()
+        self._last_chrf = -math.inf
 
     def set_active(self, active: bool, canary: Colour | None = None) -> None:
         """Switch mirroring on (with a fresh tally, whose reasons name the canary) or off."""
@@ -131,5 +134,9 @@ class Mirror:
             log.debug("mirror to %s failed: %s", canary.value, exc)
         finally:
             self._in_flight -= 1
-        self.tally.add(stable, answer, (stable_gap_s, canary_gap_s))
+        now = time.monotonic()
+        similarity = now - self._last_chrf >= CHRF_INTERVAL_S
+        if similarity and answer is not None:
+            self._last_chrf = now
+        self.tally.add(stable, answer, (stable_gap_s, canary_gap_s), similarity)
         self.metrics.shadow_requests.labels("paired" if answer is not None else "canary_failed").inc()

@@ -15,7 +15,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from router.quality.checks import CHECK_NAMES, AnswerChecks, CheckRates, PairChecks, check_answer, percentile
+from router.quality.checks import CHECK_NAMES, AnswerChecks, CheckRates, check_answer, chrf, percentile
 from router.quality.compare import OPENAI_PATH, Api, parse_event
 from router.quality.summary import ColourSummary, PairSummary, Summary
 from router.quality.verdict import COLOURS, CompareLimits, Outcome, Sides, Verdict, judge_comparison
@@ -114,19 +114,19 @@ class ShadowTally:
     similarities: deque[float] = field(default_factory=_recent)  # chrF of the candidate's answer against the stable's
 
     def add(self, blue: tuple[str, str | None], green: tuple[str, str | None] | None,
-            gaps_s: tuple[float | None, float | None] = (None, None)) -> None:
+            gaps_s: tuple[float | None, float | None] = (None, None), similarity: bool = True) -> None:
         """One pair: blue's answer, and green's (None when green failed: an error, a timeout, no answer),
-        with each stream's inter-chunk gap p95 (None for a JSON answer)."""
+        with each stream's inter-chunk gap p95 (None for a JSON answer). chrF costs about a millisecond
+        per pair, so the caller may leave it out of some pairs (`similarity`)."""
         blue_checks = check_answer(*blue)
         self.blue.add(blue_checks, gaps_s[0])
         self.green.add(check_answer(*green) if green is not None else None, gaps_s[1])
         if green is None or not blue_checks.chars:
             return
-        pair = PairChecks.of(blue[0], green[0])
-        if pair.length_ratio is not None:
-            self.ratios.append(pair.length_ratio)
-        if pair.chrf is not None:
-            self.similarities.append(pair.chrf)
+        self.ratios.append(len(green[0].strip()) / blue_checks.chars)
+        score = chrf(green[0], blue[0]) if similarity else None
+        if score is not None:
+            self.similarities.append(score)
 
     @property
     def pairs(self) -> int:
