@@ -23,7 +23,7 @@ from bluegreen_common.http_errors import http_error_handler, validation_error_ha
 from router.admin import api as admin_api
 from router.admin.control import Control
 from router.config import RouterConfig
-from router.dataplanes.nginx import NginxDataPlane, address_of, render_nginx
+from router.dataplanes.nginx import NginxDataPlane, render_nginx
 from router.dataplanes.nginx_log import AccessLogFollower
 from router.dataplanes.sync import NginxSync
 from router.metrics import RouterMetrics
@@ -128,8 +128,7 @@ def create_app(config: RouterConfig) -> ASGIApp:
     if config.metrics_provider.kind == "nginx_log":
         judged_windows = {colour: SlidingWindow(config.window_s) for colour in Colour}
     if config.data_plane == "nginx" or config.metrics_provider.kind == "nginx_log":
-        addresses = {address_of(config.backend_url(c.value)): c for c in Colour}
-        follower = AccessLogFollower(config.nginx.access_log, addresses, judged_windows,
+        follower = AccessLogFollower(config.nginx.access_log, {c: config.backend_url(c.value) for c in Colour}, judged_windows,
                                      metrics if config.data_plane == "nginx" else None)
     controller = Controller(
         config.rollout, store, traffic, make_provider(config.metrics_provider, judged_windows), Webhooks(config.webhooks),

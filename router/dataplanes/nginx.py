@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import socket
 import subprocess
 import sys
 import tempfile
@@ -20,7 +21,7 @@ import jinja2
 from pydantic import BaseModel, ConfigDict, Field
 
 from router.errors import NginxError
-from router.weights import FULL_WEIGHT_BP, weights_for
+from router.weights import FULL_WEIGHT_BP, Colour, weights_for
 
 # A source checkout's nginx/, else where an installed package put it (pyproject's data-files).
 TEMPLATES = [Path(__file__).resolve().parents[2] / "nginx", Path(sys.prefix) / "share" / "bluegreen" / "nginx"]
@@ -57,9 +58,27 @@ class NginxOptions(BaseModel):
 
 
 def address_of(url: str) -> str:
-    """host:port as nginx writes it in $upstream_addr."""
+    """host:port as the config names it (nginx resolves a name when it loads the config)."""
     parts = urlsplit(url)
     return f"{parts.hostname}:{parts.port or 80}"
+
+
+def upstream_addresses(urls: dict[Colour, str]) -> dict[str, Colour]:
+    """Every address nginx may write in $upstream_addr for each colour: the configured host:port and,
+    for a DNS name (a Kubernetes Service, a compose service), each address it resolves to now."""
+    found: dict[str, Colour] = {}
+    for colour, url in urls.items():
+        parts = urlsplit(url)
+        port = parts.port or 80
+        found[address_of(url)] = colour
+        try:
+            resolved = socket.getaddrinfo(parts.hostname or "", port, type=socket.SOCK_STREAM)
+        except OSError:  # not resolvable now: the configured form still matches, and the follower asks again
+            continue
+        for family, *_rest, sockaddr in resolved:
+            host = str(sockaddr[0])
+            found[f"[{host}]:{port}" if family == socket.AF_INET6 else f"{host}:{port}"] = colour
+    return found
 
 
 def split_lines(green_bp: int) -> list[tuple[str, str]]:

@@ -10,15 +10,19 @@ from __future__ import annotations
 import json
 import logging
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from router.background import Periodic
+from router.dataplanes.nginx import upstream_addresses
 from router.metrics import RouterMetrics
 from router.rollout.windows import SlidingWindow
 from router.weights import Colour
 
 log = logging.getLogger("bluegreen.nginx_log")
+
+RESOLVE_EVERY_S = 10.0
 
 
 @dataclass(frozen=True)
@@ -45,8 +49,9 @@ def _seconds(value: str) -> float | None:
         return None
 
 
-def parse_line(line: str, colours: dict[str, Colour]) -> list[Attempt]:
-    """Pure: the upstream attempts of one access-log line (none for lines nginx answered itself)."""
+def parse_line(line: str, colours: dict[str, Colour], unknown: set[str] | None = None) -> list[Attempt]:
+    """Pure: the upstream attempts of one access-log line (none for lines nginx answered itself); an
+    address that is no colour's goes into `unknown`."""
     try:
         entry = json.loads(line)
     except ValueError:
@@ -57,6 +62,8 @@ def parse_line(line: str, colours: dict[str, Colour]) -> list[Attempt]:
                                            _split(entry.get("upstream_header_time", "")), strict=False):
         colour = colours.get(addr)
         if colour is None:
+            if unknown is not None and ":" in addr:  # not nginx's own "-" or an upstream group's name
+                unknown.add(addr)
             continue
         code = int(status) if status.isdigit() else 502
         attempts.append(Attempt(colour, code, _seconds(total) or 0.0, _seconds(header), entry.get("uri", "")))
@@ -64,16 +71,22 @@ def parse_line(line: str, colours: dict[str, Colour]) -> list[Attempt]:
 
 
 class AccessLogFollower(Periodic):
+    """Follows the log into the windows. Backends named by DNS (Services, compose names) are matched by
+    the addresses they resolve to, asked again when nginx logs one the follower does not know."""
+
     name = "nginx-log"
 
-    def __init__(self, path: Path, colours: dict[str, Colour], windows: dict[Colour, SlidingWindow],
+    def __init__(self, path: Path, urls: dict[Colour, str], windows: dict[Colour, SlidingWindow],
                  metrics: RouterMetrics | None = None, interval_s: float = 0.2) -> None:
         super().__init__()
-        self.path, self.colours, self.windows, self.interval_s = path, colours, windows, interval_s
+        self.path, self.urls, self.windows, self.interval_s = path, urls, windows, interval_s
+        self.colours = upstream_addresses(urls)
         self.metrics = metrics  # with the nginx data plane, nginx's traffic is the router's exported traffic
         self._inode: int | None = None
         self._offset = 0
         self._partial = b""
+        self._resolved_at = time.monotonic()
+        self._unmatched: set[str] = set()  # addresses already reported as no colour's
 
     def read_new(self) -> int:
         """Read what was appended since the last call; the number of attempts recorded."""
@@ -91,14 +104,30 @@ class AccessLogFollower(Periodic):
             self._offset = handle.tell()
         *lines, self._partial = data.split(b"\n")
         recorded = 0
+        unknown: set[str] = set()
         for line in lines:
-            attempts = parse_line(line.decode("utf-8", "replace"), self.colours)
+            attempts = parse_line(line.decode("utf-8", "replace"), self.colours, unknown)
             for attempt in attempts:
                 self.windows[attempt.colour].add(attempt.ok, attempt.latency_s, attempt.header_s)
             if self.metrics is not None:
                 self._export(attempts)
             recorded += len(attempts)
+        if unknown - self._unmatched:
+            self._unknown_addresses(unknown - self._unmatched)
         return recorded
+
+    def _unknown_addresses(self, unknown: set[str]) -> None:
+        """nginx reached an address that is no colour's: a name that resolves elsewhere since (a reload,
+        a rescheduled pod). Resolve again, at most every RESOLVE_EVERY_S; say so once per address."""
+        now = time.monotonic()
+        if now - self._resolved_at >= RESOLVE_EVERY_S:
+            self._resolved_at = now
+            self.colours = upstream_addresses(self.urls)
+        still = {addr for addr in unknown if addr not in self.colours}
+        if still:
+            self._unmatched |= still
+            log.warning("nginx logged upstream addresses that are no colour's (%s): those attempts are not judged; "
+                        "backends: %s", ", ".join(sorted(still)), ", ".join(f"{c.value} {u}" for c, u in self.urls.items()))
 
     def _export(self, attempts: list[Attempt]) -> None:
         """The same series the builtin data plane exports: nginx only tells a 5xx (or 502 for no answer)."""

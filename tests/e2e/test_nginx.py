@@ -201,6 +201,25 @@ def test_router_refuses_weights_nginx_rejects(start_router, upstreams, tmp_path:
 
 
 COLOURS = {"127.0.0.1:8001": Colour.blue, "127.0.0.1:8002": Colour.green}
+URLS = {Colour.blue: "http://127.0.0.1:8001", Colour.green: "http://127.0.0.1:8002"}
+
+
+def test_backends_named_by_dns_are_matched_by_the_addresses_nginx_logs(tmp_path: Path) -> None:
+    """nginx writes the resolved address in $upstream_addr, not the Service or compose name."""
+    from router.dataplanes.nginx_log import AccessLogFollower
+    from router.rollout.windows import SlidingWindow
+
+    log = tmp_path / "access.json"
+    log.write_text("")
+    windows = {c: SlidingWindow(60) for c in Colour}
+    follower = AccessLogFollower(log, {Colour.blue: "http://127.0.0.1:8001", Colour.green: "http://localhost:8002"},
+                                 windows)
+    with log.open("a") as handle:
+        handle.write('{"upstream_addr":"127.0.0.1:8002, 10.9.9.9:8001","upstream_status":"502, 200",'
+                     '"upstream_response_time":"0.1, 0.1","upstream_header_time":"0.05, 0.05"}\n')
+    assert follower.read_new() == 1  # the attempt on localhost's address counts for green
+    assert windows[Colour.green].summary().errors == 1
+    assert "10.9.9.9:8001" in follower._unmatched  # reported, not silently dropped
 
 
 def test_access_log_lines_count_every_attempt() -> None:
@@ -225,7 +244,7 @@ def test_access_log_follower_survives_rotation(tmp_path: Path) -> None:
     log = tmp_path / "access.json"
     log.write_text(line)
     windows = {c: SlidingWindow(60) for c in Colour}
-    follower = AccessLogFollower(log, COLOURS, windows)
+    follower = AccessLogFollower(log, URLS, windows)
     assert follower.read_new() == 1
     with log.open("a") as handle:
         handle.write(line + line[:20])  # a line still being written is kept for the next read
