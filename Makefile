@@ -2,7 +2,7 @@
 PY := .venv/bin/python
 MODELS := .cache/tiny-models
 
-.PHONY: setup models demo test test-fast lint docs bench bench-router bench-rollback bench-runtime bench-convert clean
+.PHONY: setup models demo test test-fast lint docs bench bench-router bench-rollback bench-runtime bench-convert gpu-wheels test-gpu clean
 
 setup:
 	@bash scripts/setup.sh
@@ -44,6 +44,14 @@ bench-runtime: models
 # `model-backend convert` on a generated 1.4 GB bfloat16 checkpoint: time and peak memory.
 bench-convert: models
 	@$(PY) scripts/bench_convert.py --models $(MODELS)
+
+# The GPU tests (tests/gpu, skipped without CUDA): `make gpu-wheels` here gathers the wheels a CUDA machine
+# without an index lacks into dist/gpu-wheels/; `make test-gpu` there installs them and runs the tests.
+gpu-wheels: setup
+	@bash scripts/gpu_check.sh wheels
+
+test-gpu:
+	@bash scripts/gpu_check.sh run
 
 clean:
 	rm -rf .cache runs

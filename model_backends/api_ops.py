@@ -59,6 +59,6 @@ async def stats(request: Request) -> dict[str, Any]:
         "engine": described["engine"], "model": described["model"], "status": described["status"],
         "total_requests": s.total_requests, "successful_requests": s.successful_requests,
         "failed_requests": s.failed_requests, "average_response_time_s": round(s.average_response_time_s, 4),
-        "memory": memory_usage(),
+        "memory": memory_usage(state.host.engine),
         "model_load_time_s": described["load_time_s"], "queue_depth": state.completion.scheduler.waiting,
     }

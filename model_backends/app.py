@@ -51,6 +51,7 @@ def create_app(config: BackendConfig) -> FastAPI:
                 info = host.engine.info()
                 metrics.model_loaded.set(1)
                 metrics.info.labels(info.engine, info.model).set(1)
+                metrics.memory.weights_bytes = host.engine.weights_bytes()
             else:
                 log.error("model failed to load: %s", host.reason)
 

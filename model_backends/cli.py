@@ -13,7 +13,7 @@ from bluegreen_common.settings import ConfigError, load_settings
 from model_backends.chat_format import ChatFormat
 from model_backends.config import AnswerFault
 from model_backends.convert.outtypes import OutType
-from model_backends.tiny.spec import TinyShape
+from model_backends.tiny.spec import HalfDtype, ModelSize, TinyShape
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 console = Console(stderr=True)
@@ -79,8 +79,20 @@ def make_tiny_models(
     force: Annotated[bool, typer.Option(help="rebuild even when a finished build is there")] = False,
     shape: Annotated[TinyShape, typer.Option(help="tiny: the default; gqa: wider, 8 heads on 2 KV heads")] =
         TinyShape.tiny,
+    size: Annotated[ModelSize, typer.Option(
+        help="tiny: trained, a few MB (the default); small (~95 M) or medium (~222 M): untrained random "
+             "weights in --dtype, for GPU measurements")] = ModelSize.tiny,
+    dtype: Annotated[HalfDtype, typer.Option(help="weights of the small and medium sizes")] = HalfDtype.float16,
 ) -> None:
     """Build the tiny Russian legal model: HF checkpoint + the same weights as GGUF."""
+    if size is not ModelSize.tiny:
+        if shape is not TinyShape.tiny:
+            console.print("[red]--shape applies to the trained tiny size only:[/] drop --shape or --size")
+            raise typer.Exit(EXIT_CONFIG)
+        from model_backends.tiny.sized import build_sized_models
+
+        build_sized_models(out_dir, size, dtype=dtype, force=force, console=console)
+        return
     from model_backends.tiny.build import build_tiny_models
     from model_backends.tiny.spec import SHAPES
 

@@ -34,9 +34,11 @@ class TransformersOptions(_Strict):
     device: Literal["auto", "cpu", "cuda"] = "auto"
     dtype: Literal["auto", "float32", "float16", "bfloat16"] = "auto"
     quantization: Literal["none", "8bit", "4bit"] = Field(
-        "none", description="bitsandbytes quantization; needs CUDA (Vistral-24B runs as 8bit)"
+        "none", description="bitsandbytes quantization, 8bit (LLM.int8) or 4bit (NF4); needs CUDA (Vistral-24B runs as 8bit)"
     )
-    max_memory: dict[str, str] | None = Field(None, description='per-device caps, e.g. {"0": "14GiB"}')
+    max_memory: dict[str, str] | None = Field(
+        None, description='per-device caps, e.g. {"0": "14GiB"}; a model that does not fit the GPU within them is '
+                          'refused (the next fallback loads) unless "cpu" is named to offload there on purpose')
     trust_remote_code: bool = False
     torch_threads: int | None = Field(None, ge=1)
 

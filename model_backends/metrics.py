@@ -2,13 +2,48 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from model_backends.stats import GpuMemory, gpu_memory
 
 # Fine at the low end (sub-millisecond overheads), long at the high end (CPU generations).
 LATENCY_BUCKETS = (
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0,
 )
 RATE_BUCKETS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000)
+
+
+def memory_families(gpus: list[GpuMemory] | None, weights_bytes: int | None) -> list[GaugeMetricFamily]:
+    """The memory series: one sample per CUDA device, none without CUDA; the weights once known."""
+    families = []
+    if weights_bytes is not None:
+        weights = GaugeMetricFamily("model_backend_weights_bytes", "Memory the loaded weights take (GPU when there)")
+        weights.add_metric([], weights_bytes)
+        families.append(weights)
+    if gpus is not None:
+        for field, help_text in (("allocated", "GPU memory held by live tensors"),
+                                 ("max_allocated", "Peak GPU memory held by tensors since the start"),
+                                 ("reserved", "GPU memory held by torch's caching allocator"),
+                                 ("total", "The GPU's memory")):
+            family = GaugeMetricFamily(f"model_backend_gpu_memory_{field}_bytes", help_text, labels=["device", "name"])
+            for gpu in gpus:
+                family.add_metric([str(gpu.device), gpu.name], getattr(gpu, f"{field}_bytes"))
+            families.append(family)
+    return families
+
+
+class MemoryCollector(Collector):
+    """Reads GPU memory at each scrape (it changes with every generation); absent on a CPU."""
+
+    def __init__(self) -> None:
+        self.weights_bytes: int | None = None  # set once the engine has loaded
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        yield from memory_families(gpu_memory(), self.weights_bytes)
 
 
 class BackendMetrics:
@@ -38,3 +73,5 @@ class BackendMetrics:
             "model_backend_injected_faults_total", "Faults injected for drills", ["kind"], registry=r
         )
         self.info = Gauge("model_backend_info", "The serving engine and model", ["engine", "model"], registry=r)
+        self.memory = MemoryCollector()
+        r.register(self.memory)

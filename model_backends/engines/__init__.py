@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,9 +50,17 @@ def create_engine(spec: EngineSpec, chat_format: ChatFormat, model_name: str | N
 
 @dataclass(frozen=True)
 class LoadAttempt:
+    """One step of the cascade, as `/ready` lists it."""
+
     engine: str
     model: str
     error: str | None  # None for the attempt that succeeded
+    quantization: str | None = None  # the transformers engine's: none, 8bit or 4bit
+    seconds: float = 0.0  # how long the attempt took, failed or not
+
+    @property
+    def label(self) -> str:
+        return f"{self.engine} ({self.quantization})" if self.quantization else self.engine
 
 
 def load_first_working(
@@ -63,13 +72,16 @@ def load_first_working(
     """
     attempts: list[LoadAttempt] = []
     for spec in specs:
+        quantization = spec.transformers.quantization if spec.engine == "transformers" else None
+        started = time.perf_counter()
         try:
             engine = create_engine(spec, chat_format, model_name, allow_mock)
             engine.load()
         except EngineError as exc:
-            log.error("engine %s (%s) failed to load: %s", spec.engine, spec.model, exc)
-            attempts.append(LoadAttempt(spec.engine, spec.model, str(exc)))
+            seconds = round(time.perf_counter() - started, 3)
+            attempts.append(LoadAttempt(spec.engine, spec.model, str(exc), quantization, seconds))
+            log.error("engine %s (%s) failed to load: %s", attempts[-1].label, spec.model, exc)
             continue
-        attempts.append(LoadAttempt(spec.engine, spec.model, None))
+        attempts.append(LoadAttempt(spec.engine, spec.model, None, quantization, round(time.perf_counter() - started, 3)))
         return engine, attempts
-    raise EngineError("no engine could load: " + "; ".join(f"{a.engine}: {a.error}" for a in attempts))
+    raise EngineError("no engine could load: " + "; ".join(f"{a.label}: {a.error}" for a in attempts))

@@ -89,6 +89,10 @@ class Engine(ABC):
     def close(self) -> None:  # noqa: B027 (optional hook: engines holding no memory keep this no-op)
         """Release the model's memory."""
 
+    def weights_bytes(self) -> int | None:
+        """Memory the loaded weights take (on the GPU when they are there); None where unknown."""
+        return None
+
 
 class LocalEngine(Engine):
     """An engine that renders and tokenizes the prompt itself, and applies stop sequences itself."""

@@ -1,19 +1,24 @@
 """Vistral's engine: a Hugging Face checkpoint run by transformers + torch.
 
-On a GPU it loads in 8-bit through bitsandbytes (the production Vistral-24B set-up); on a CPU it
-runs in full precision, and asking for quantization there is refused at load with a clear message.
+On a GPU it loads in 8-bit through bitsandbytes (the production Vistral-24B set-up), or 4-bit NF4;
+on a CPU it runs in full precision, and asking for quantization there is refused at load with a
+clear message. A model that does not fit the GPU within `max_memory` is refused too (rather than
+served slowly from the CPU or the disk), so a cascade falls through to its next, smaller spec.
 """
 
 from __future__ import annotations
 
+import gc
+import sys
 import threading
-from collections.abc import Generator, Sequence
+from collections.abc import Generator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from model_backends.chat_format import ChatFormat
 from model_backends.config import TransformersOptions
 from model_backends.engines.base import EngineInfo, LocalEngine, Piece, SamplingParams
+from model_backends.engines.detokenize import TextPieces
 from model_backends.errors import EngineError, EngineUnavailable
 
 
@@ -39,6 +44,46 @@ def check_quantization(quantization: str, device: str) -> None:
         import bitsandbytes  # noqa: F401
     except ImportError as exc:
         raise EngineUnavailable(f"quantization '{quantization}' needs bitsandbytes: pip install bitsandbytes") from exc
+    except Exception as exc:  # installed but broken (a CUDA library it cannot find): the cascade goes on
+        raise EngineUnavailable(f"quantization '{quantization}': bitsandbytes cannot load: {exc}") from exc
+
+
+def quantization_config(quantization: str, compute_dtype: Any) -> Any:
+    """bitsandbytes settings: LLM.int8 for 8-bit; NF4 computing in `compute_dtype` for 4-bit."""
+    from transformers import BitsAndBytesConfig
+
+    if quantization == "8bit":
+        return BitsAndBytesConfig(load_in_8bit=True)
+    return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=compute_dtype)
+
+
+def device_caps(max_memory: Mapping[str, str]) -> dict[int | str, str]:
+    """`max_memory` as accelerate wants it: GPU indices as ints ("0" → 0), "cpu"/"disk" as they are."""
+    return {int(k) if k.isdigit() else k: v for k, v in max_memory.items()}
+
+
+def load_kwargs(options: TransformersOptions, device: str, torch: Any) -> dict[str, Any]:
+    """What `from_pretrained` gets for these options on this device."""
+    dtype_names = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+    if options.dtype == "auto":
+        dtype = torch.float16 if device == "cuda" else torch.float32
+    else:
+        dtype = dtype_names[options.dtype]
+    kwargs: dict[str, Any] = {"dtype": dtype, "trust_remote_code": options.trust_remote_code}
+    if options.quantization != "none":
+        kwargs["quantization_config"] = quantization_config(options.quantization, dtype)
+    if device == "cuda":
+        kwargs["device_map"] = "auto"
+        if options.max_memory:
+            kwargs["max_memory"] = device_caps(options.max_memory)
+    return kwargs
+
+
+def offloaded(device_map: Mapping[str, object], max_memory: Mapping[str, str] | None) -> list[str]:
+    """Modules a `device_map="auto"` load put on the CPU or the disk that `max_memory` gave no room there:
+    the model does not fit the GPU. Naming "cpu" (or "disk") in `max_memory` allows such offload on purpose."""
+    allowed = {k for k in (max_memory or {}) if k in ("cpu", "disk")}
+    return [name for name, where in device_map.items() if where in ("cpu", "disk") and where not in allowed]
 
 
 class HFTransformersEngine(LocalEngine):
@@ -53,28 +98,6 @@ class HFTransformersEngine(LocalEngine):
         self._tokenizer: Any = None
         self._device = "cpu"
 
-    def _load_kwargs(self, torch: Any) -> dict[str, Any]:
-        dtype_names = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
-        if self._options.dtype == "auto":
-            dtype = torch.float16 if self._device == "cuda" else torch.float32
-        else:
-            dtype = dtype_names[self._options.dtype]
-        kwargs: dict[str, Any] = {"dtype": dtype, "trust_remote_code": self._options.trust_remote_code}
-        if self._options.quantization != "none":
-            from transformers import BitsAndBytesConfig
-
-            kwargs["quantization_config"] = BitsAndBytesConfig(
-                load_in_8bit=self._options.quantization == "8bit",
-                load_in_4bit=self._options.quantization == "4bit",
-            )
-        if self._device == "cuda":
-            kwargs["device_map"] = "auto"
-            if self._options.max_memory:
-                kwargs["max_memory"] = {
-                    int(k) if k.isdigit() else k: v for k, v in self._options.max_memory.items()
-                }
-        return kwargs
-
     def load(self) -> None:
         try:
             import torch
@@ -87,12 +110,28 @@ class HFTransformersEngine(LocalEngine):
         check_quantization(self._options.quantization, self._device)
         if self._options.torch_threads:
             torch.set_num_threads(self._options.torch_threads)
+        q = self._options.quantization
+        precision = q if q != "none" else f"unquantized, dtype {self._options.dtype}"
         try:
             self._tokenizer = AutoTokenizer.from_pretrained(self._path, trust_remote_code=self._options.trust_remote_code)
             # Any: transformers types `.to()` through a wrapper that rejects a device string.
-            model: Any = AutoModelForCausalLM.from_pretrained(self._path, **self._load_kwargs(torch))
-        except (OSError, ValueError) as exc:
-            raise EngineError(f"transformers could not load {self._path}: {exc}") from exc
+            model: Any = AutoModelForCausalLM.from_pretrained(self._path, **load_kwargs(self._options, self._device, torch))
+        except torch.cuda.OutOfMemoryError as exc:
+            self._release()
+            raise EngineUnavailable(f"out of GPU memory loading {self._path} ({precision}): {exc}") from exc
+        except Exception as exc:  # any library failure: the cascade tries the next spec, /ready says why
+            self._release()
+            raise EngineError(f"transformers could not load {self._path} ({precision}): {exc}") from exc
+        if self._device == "cuda" and (away := offloaded(getattr(model, "hf_device_map", None) or {},
+                                                         self._options.max_memory)):
+            del model
+            self._release()
+            raise EngineUnavailable(
+                f"{self._path} ({precision}) does not fit the GPU within max_memory {self._options.max_memory}: "
+                f"{len(away)} modules would run from the CPU or the disk ({', '.join(away[:3])}"
+                f"{', ...' if len(away) > 3 else ''}); "
+                "give it more GPU memory, a smaller quantization, or add \"cpu\" to max_memory to offload on purpose"
+            )
         if self._device == "cpu":
             model = model.to("cpu")
         self._model = model.eval()
@@ -117,8 +156,12 @@ class HFTransformersEngine(LocalEngine):
             details={
                 "path": self._path, "device": self._device,
                 "quantization": self._options.quantization, "dtype": str(getattr(self._model, "dtype", "")),
+                "max_memory": self._options.max_memory, "weights_bytes": self.weights_bytes(),
             },
         )
+
+    def weights_bytes(self) -> int | None:
+        return None if self._model is None else int(self._model.get_memory_footprint())
 
     def _context_window(self) -> int | None:
         if self._model is None:
@@ -134,7 +177,7 @@ class HFTransformersEngine(LocalEngine):
     def _generate(self, token_ids: Sequence[int], params: SamplingParams, cancel: threading.Event) -> Generator[Piece, None, None]:
         if self._model is None:
             raise EngineError("engine is not loaded")
-        from transformers import StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer
+        from transformers import StoppingCriteria, StoppingCriteriaList
 
         torch = self._torch
         input_ids = torch.tensor([list(token_ids)], dtype=torch.long, device=self._model.device)
@@ -145,15 +188,8 @@ class HFTransformersEngine(LocalEngine):
                 done = cancel.is_set() or stop.is_set()
                 return torch.full((input_ids.shape[0],), done, dtype=torch.bool, device=input_ids.device)
 
-        class _CountingStreamer(TextIteratorStreamer):
-            generated = 0
-
-            def put(self, value: Any) -> None:
-                if not self.next_tokens_are_prompt:
-                    self.generated += int(value.numel())
-                super().put(value)
-
-        streamer = _CountingStreamer(self._tokenizer, skip_prompt=True, skip_special_tokens=True)
+        tokenizer = self._tokenizer
+        streamer = TextPieces(lambda ids: str(tokenizer.decode(ids, skip_special_tokens=True)))
         budget = params.max_tokens
         if (window := self._context_window()) is not None:
             budget = min(budget, window - int(input_ids.shape[1]))
@@ -201,5 +237,13 @@ class HFTransformersEngine(LocalEngine):
         return "length"
 
     def close(self) -> None:
-        self._model = None
         self._tokenizer = None
+        self._release()
+
+    def _release(self) -> None:
+        """Drop the model and hand its GPU memory back at once, for the next engine of a cascade."""
+        self._model = None
+        gc.collect()
+        torch = sys.modules.get("torch")
+        if self._device == "cuda" and torch is not None:
+            torch.cuda.empty_cache()

@@ -36,6 +36,21 @@ class TinyShape(StrEnum):
     gqa = "gqa"
 
 
+class ModelSize(StrEnum):
+    """`tiny` is the trained test model; the others are untrained, big enough to measure on a GPU."""
+
+    tiny = "tiny"
+    small = "small"
+    medium = "medium"
+
+
+class HalfDtype(StrEnum):
+    """How the generated sizes store their weights (the trained tiny model stays float32)."""
+
+    float16 = "float16"
+    bfloat16 = "bfloat16"
+
+
 SHAPES: dict[str, TinySpec] = {
     TinyShape.tiny: TinySpec(),
     # Another shape for the converter: 4 query heads per KV head and another RoPE theta, with every
@@ -45,3 +60,23 @@ SHAPES: dict[str, TinySpec] = {
         rope_theta=1_000_000.0, steps=150, learning_rate=4e-3,
     ),
 }
+
+# Untrained Mistral shapes for GPU measurements (load time, memory per precision, tokens/s): random
+# weights build in seconds, and memory and speed do not depend on what the weights say. Mistral's
+# proportions (MLP 3.5x, 4 query heads per KV head, head_dim 64); the tiny tokenizer's 2048 tokens
+# keep the unquantized embeddings small, so 8-bit and 4-bit shrink nearly the whole model.
+SIZES: dict[str, TinySpec] = {
+    ModelSize.small: TinySpec(hidden_size=768, intermediate_size=2688, num_layers=12, num_heads=12,
+                              num_kv_heads=3),  # ~95 M parameters
+    ModelSize.medium: TinySpec(hidden_size=1024, intermediate_size=3584, num_layers=16, num_heads=16,
+                               num_kv_heads=4),  # ~222 M parameters
+}
+
+
+def parameter_count(spec: TinySpec, vocab_size: int | None = None) -> int:
+    """Parameters of a Mistral model of this shape (no biases), without building it."""
+    h, head_dim, vocab = spec.hidden_size, spec.attention_head_dim, vocab_size or spec.vocab_size
+    attention = 2 * h * spec.num_heads * head_dim + 2 * h * spec.num_kv_heads * head_dim
+    layer = attention + 3 * h * spec.intermediate_size + 2 * h  # q, k, v, o; gate, up, down; two norms
+    embeddings = vocab * h * (1 if spec.tie_embeddings else 2)
+    return spec.num_layers * layer + embeddings + h  # + the final norm

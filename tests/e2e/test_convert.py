@@ -155,19 +155,20 @@ def test_q8_0_answers_legal_questions_in_process(models, converted) -> None:
 
 
 def test_cascade_serves_the_converted_gguf_when_transformers_cannot_load(serve, models, converted, tmp_path) -> None:
-    """The example cascade: transformers 8-bit on CUDA first (refused on this CPU), the q4_k_m GGUF next."""
+    """The example cascade: transformers 8-bit then 4-bit on CUDA (refused on this CPU), the q4_k_m GGUF last."""
     settings = yaml.safe_load((REPO / "backend.cascade.example.yaml").read_text())
-    settings["model"] = str(models["gqa"].hf_dir)
-    settings["fallbacks"][0]["model"] = str(converted["gqa", "q4_k_m"])
-    settings["fallbacks"][0]["llama_cpp"]["n_ctx"] = 1024
+    settings["model"] = settings["fallbacks"][0]["model"] = str(models["gqa"].hf_dir)
+    settings["fallbacks"][-1]["model"] = str(converted["gqa", "q4_k_m"])
+    settings["fallbacks"][-1]["llama_cpp"]["n_ctx"] = 1024
     settings.pop("port")
     config = tmp_path / "cascade.yaml"
     config.write_text(yaml.safe_dump(settings))
     backend = serve("cascade", ["--config", str(config)])
     ready = httpx.get(backend.url + "/ready").json()
     assert (ready["engine"], ready["model"]) == ("llama_cpp", "vistral-24b")
-    assert [a["engine"] for a in ready["attempts"]] == ["transformers", "llama_cpp"]
-    assert "CUDA" in ready["attempts"][0]["error"] and ready["attempts"][1]["error"] is None
+    assert [(a["engine"], a["quantization"]) for a in ready["attempts"]] == [
+        ("transformers", "8bit"), ("transformers", "4bit"), ("llama_cpp", None)]
+    assert all("CUDA" in a["error"] for a in ready["attempts"][:2]) and ready["attempts"][2]["error"] is None
     response = httpx.post(backend.url + "/api/v1/chat/legal",
                           json={"question": "Что такое договор аренды?", "temperature": 0, "max_tokens": 24},
                           timeout=60)
