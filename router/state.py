@@ -46,6 +46,9 @@ class RouterState:
     green_bp: int
     stable: str = "blue"
     rollout: dict[str, Any] | None = field(default=None)
+    # A colour's model set through the admin API (`bluegreen update`), over the configured one:
+    # {"green": {"model": "/models/saiga/3/saiga.gguf", "engine": "llama_cpp"}}; absent in older files.
+    models: dict[str, dict[str, str]] = field(default_factory=dict)
 
 
 class StateStore:
@@ -78,11 +81,21 @@ class StateStore:
             except sqlite3.Error as exc:
                 raise StateUnavailable(f"cannot read state file {self.path}: {exc}") from exc
         if "green_bp" in saved:
-            return RouterState(green_bp=saved["green_bp"], stable=saved.get("stable", "blue"), rollout=saved.get("rollout"))
+            return RouterState(green_bp=saved["green_bp"], stable=saved.get("stable", "blue"), rollout=saved.get("rollout"),
+                               models=saved.get("models") or {})
         values = {"green_bp": initial.green_bp, "stable": initial.stable, "rollout": initial.rollout}
         self.commit(values, EventDraft("router", "initialised", f"new state file; green at {initial.green_bp / 100:g} %",
                                        after=values))
         return initial
+
+    def setting(self, key: str, default: Any = None) -> Any:
+        """One saved setting (e.g. `models`), or `default` when it was never written."""
+        with self._lock:
+            try:
+                row = self._db.execute("SELECT value FROM settings WHERE key = ?", (key,)).fetchone()
+            except sqlite3.Error as exc:
+                raise StateUnavailable(f"cannot read state file {self.path}: {exc}") from exc
+        return default if row is None else json.loads(row[0])
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:

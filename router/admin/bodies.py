@@ -6,7 +6,7 @@ generated clients can trust the schema (tests/e2e/test_openapi.py fuzzes it agai
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic.json_schema import SkipJsonSchema
@@ -92,3 +92,33 @@ class RolloutBody(BaseModel):
         if len(set(points)) != len(points):
             raise ValueError("each step once, e.g. [5, 25, 50, 100]")
         return validate_steps(sorted(steps))
+
+
+class ModelBody(BaseModel):
+    """The model (and engine) the runtime starts a colour with from now on; `bluegreen update` sets it."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={
+        "examples": [{"model": "/srv/models/saiga/2026-11-29/saiga.gguf"},
+                     {"model": "/srv/models/vistral/3", "engine": "transformers", "reason": "update 3"}]})
+
+    model: str = Field(min_length=1, max_length=4096,
+                       description="GGUF file or HF checkpoint directory on the router's machine, or an upstream "
+                                   "model name (engine openai_upstream)")
+    engine: Literal["llama_cpp", "transformers", "openai_upstream"] | SkipJsonSchema[None] = Field(
+        None, description="engine to serve it with [default: the colour's configured engine]",
+        json_schema_extra=_no_default)
+    reason: str | None = Field(None, max_length=500, description="kept in the audit trail")
+
+    def chosen(self) -> dict[str, str]:
+        return {"model": self.model, **({"engine": self.engine} if self.engine else {})}
+
+
+class NoteBody(BaseModel):
+    """An operator tool's step in the audit trail (what `bluegreen update` checked, downloaded, verified)."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={
+        "examples": [{"kind": "update_downloaded", "message": "saiga 2026-11-29: 4.1 GB in 212 s"}]})
+
+    kind: str = Field(pattern=r"^(note|update_[a-z][a-z0-9_]{0,39})$",
+                      description="`note`, or `update_<step>`; the router's own kinds cannot be posed as")
+    message: str = Field(min_length=1, max_length=2000)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import time
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -57,3 +59,26 @@ class AdminClient:
 
     def action(self, name: str) -> dict[str, Any]:
         return self._call("POST", f"/admin/rollout/{name}")
+
+    def set_model(self, colour: str, model: str, engine: str | None = None, reason: str | None = None) -> dict[str, Any]:
+        body = {"model": model, **({"engine": engine} if engine else {}), **({"reason": reason} if reason else {})}
+        return self._call("PUT", f"/admin/runtime/{colour}/model", json=body)
+
+    def reset_model(self, colour: str) -> dict[str, Any]:
+        return self._call("DELETE", f"/admin/runtime/{colour}/model")
+
+    def note(self, kind: str, message: str) -> dict[str, Any]:
+        return self._call("POST", "/admin/events", json={"kind": kind, "message": message})
+
+    def follow_rollout(self, since: int, on_change: Callable[[dict[str, Any], list[dict[str, Any]]], None],
+                       poll_s: float = 0.5) -> dict[str, Any]:
+        """Poll until the rollout reaches a finished phase; the last status. `on_change(status, events
+        after `since`)` is called at each poll (the CLI redraws its dashboard there)."""
+        from router.rollout.machine import FINISHED, Phase
+
+        while True:
+            current = self.status()
+            on_change(current, self.events(since=since, limit=1000)["events"])
+            if Phase(current["rollout"]["phase"]) in FINISHED:
+                return current
+            time.sleep(poll_s)

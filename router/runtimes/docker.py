@@ -232,4 +232,4 @@ class DockerRuntime(ManagedRuntime):
         return self.image_id
 
     def make_handle(self, colour: Colour) -> ContainerHandle:
-        return ContainerHandle(self.client, self.options.docker, colour, self.options.spec(colour), self._image())
+        return ContainerHandle(self.client, self.options.docker, colour, self.spec(colour), self._image())

@@ -64,7 +64,7 @@ class LocalRuntime(ManagedRuntime):
     name = "local-runtime"
 
     def make_handle(self, colour: Colour) -> ProcessHandle:
-        spec = self.options.spec(colour)
+        spec = self.spec(colour)
         # The router's own settings (its admin token among them) are not the backend's business.
         return ProcessHandle(ServiceProcess(serve_flags(colour, spec, spec.model),
                                             self.options.logs_dir / f"{colour.value}.log", port=spec.port,

@@ -21,7 +21,7 @@ import httpx
 from router.background import Periodic
 from router.errors import RuntimeUnavailable, StateUnavailable
 from router.events import EventDraft
-from router.runtimes.options import RuntimeOptions
+from router.runtimes.options import BackendSpec, RuntimeOptions
 from router.state import StateStore
 from router.weights import Colour
 
@@ -70,7 +70,25 @@ class ManagedRuntime(Periodic):
         self.backends: dict[Colour, Running] = {}
         self.restarts: dict[Colour, int] = {colour: 0 for colour in Colour}
         self.start_errors: dict[Colour, str] = {}  # why the last start of a colour failed (read by the controller)
+        # Models set through the admin API win over the configured ones, also after a restart.
+        self.models: dict[str, dict[str, str]] = store.setting("models", {}) or {}
         self._http = httpx.AsyncClient(timeout=2.0)
+
+    def spec(self, colour: Colour) -> BackendSpec:
+        """The colour's configured backend, with the model (and engine) set through the admin API over it."""
+        spec = self.options.spec(colour)
+        chosen = self.models.get(colour.value)
+        return spec if not chosen else spec.model_copy(update=chosen)
+
+    async def set_model(self, colour: Colour, chosen: dict[str, str] | None) -> None:
+        """Start `colour` on `chosen` from now on (None: the configured model again). A running backend of
+        that colour still serves the old model, so it is stopped: the next rollout starts the new one."""
+        if chosen:
+            self.models[colour.value] = chosen
+        else:
+            self.models.pop(colour.value, None)
+        self.start_errors.pop(colour, None)
+        await self.stop_colour(colour, "stopped: its model changed")
 
     def make_handle(self, colour: Colour) -> BackendHandle:
         raise NotImplementedError
@@ -144,7 +162,7 @@ class ManagedRuntime(Periodic):
             return f"HTTP {response.status_code}"
 
     def status(self) -> dict[str, Any]:
-        return {colour.value: {**running.status(), "restarts": self.restarts[colour]}
+        return {colour.value: {**running.status(), "restarts": self.restarts[colour], "model": self.spec(colour).model}
                 for colour, running in self.backends.items()}
 
     async def stop(self) -> None:

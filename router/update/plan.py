@@ -1,0 +1,93 @@
+"""Pure decisions of an update: is the source's model new, was it rejected, which versions to prune."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+VERSION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+SHA256 = re.compile(r"^[0-9a-f]{64}$")
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """What the source offers now. `fingerprint` changes whenever the published file does."""
+
+    name: str
+    version: str
+    location: str  # the file's URL, or its path for a local source
+    file_name: str
+    fingerprint: str
+    sha256: str | None = None
+    size: int | None = None
+    validator: str | None = None  # ETag or Last-Modified: a resumed download asks for this same file (If-Range)
+
+
+class Action(StrEnum):
+    update = "update"
+    current = "current"
+    rejected = "rejected"
+
+
+@dataclass(frozen=True)
+class Decision:
+    action: Action
+    why: str
+
+
+def decide(candidate: Candidate, record: dict[str, Any]) -> Decision:
+    """Whether to update to `candidate`, given the record of earlier runs (history.Record.data)."""
+    current = record.get("current") or {}
+    if current.get("fingerprint") == candidate.fingerprint:
+        return Decision(Action.current, f"{candidate.name} {candidate.version} is already current")
+    rejected = (record.get("rejected") or {}).get(candidate.fingerprint)
+    if rejected is not None:
+        return Decision(Action.rejected, f"{candidate.name} {candidate.version} was rejected on {rejected.get('date', '?')}"
+                                         f" ({rejected.get('reason', 'no reason recorded')}); it is not tried again "
+                                         "until the source publishes another file")
+    was = f" (current: {current['version']})" if current.get("version") else " (none installed by update yet)"
+    return Decision(Action.update, f"{candidate.name} {candidate.version} is new{was}")
+
+
+def version_of(fingerprint: str, last_modified: str | None = None) -> str:
+    """A directory-safe version for a source without one: the file's date when known, and a short hash."""
+    short = hashlib.sha256(fingerprint.encode()).hexdigest()[:10]
+    if last_modified:
+        from email.utils import parsedate_to_datetime
+
+        try:
+            return f"{parsedate_to_datetime(last_modified):%Y%m%d-%H%M%S}-{short}"
+        except (TypeError, ValueError):
+            pass
+    return short
+
+
+def check_version(version: str, what: str = "version") -> str:
+    """`version` itself when it can name a folder (a version, or a model's --name)."""
+    if not VERSION.match(version):
+        raise ValueError(f"{what} {version!r} cannot name a directory: use letters, digits, '.', '_' or '-' "
+                         "(64 at most, not starting with a dot)")
+    return version
+
+
+def check_sha256(value: str) -> str:
+    lowered = value.strip().lower()
+    if not SHA256.match(lowered):
+        raise ValueError(f"sha256 must be 64 hex digits, got {value!r}")
+    return lowered
+
+
+def to_prune(versions: list[tuple[str, float]], keep: int, protected: set[str]) -> list[str]:
+    """The versions to delete: all but the newest `keep` (by install time), never a protected one
+    (the current version and the one the old colour may still be rolled back to)."""
+    newest_first = sorted(versions, key=lambda item: item[1], reverse=True)
+    kept = {version for version, _ in newest_first[:keep]} | protected
+    return [version for version, _ in newest_first if version not in kept]
+
+
+def space_needed(size: int | None, staged: int, margin: int = 64 << 20) -> int | None:
+    """Bytes that must be free before downloading (None: the size is unknown, nothing to check)."""
+    return None if size is None else max(0, size - staged) + margin

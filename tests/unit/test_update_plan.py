@@ -1,0 +1,114 @@
+"""The update's pure decisions: new, current or rejected; versions to prune; what the source says."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from router.update.plan import (
+    Action,
+    Candidate,
+    check_sha256,
+    check_version,
+    decide,
+    space_needed,
+    to_prune,
+    version_of,
+)
+from router.update.source import parse_manifest, plain_candidate
+
+SHA = "ab" * 32
+
+
+def candidate(fingerprint: str = "f1", version: str = "2") -> Candidate:
+    return Candidate(name="saiga", version=version, location="http://h/saiga.gguf", file_name="saiga.gguf",
+                     fingerprint=fingerprint)
+
+
+def test_a_new_fingerprint_is_an_update_and_says_what_is_current() -> None:
+    decision = decide(candidate("f2"), {"current": {"version": "1", "fingerprint": "f1"}})
+    assert decision.action is Action.update and "current: 1" in decision.why
+    assert decide(candidate(), {}).action is Action.update
+
+
+def test_the_current_fingerprint_is_current() -> None:
+    assert decide(candidate("f1"), {"current": {"version": "1", "fingerprint": "f1"}}).action is Action.current
+
+
+def test_a_rejected_fingerprint_is_not_tried_again_until_it_changes() -> None:
+    record = {"rejected": {"f1": {"version": "2", "reason": "cutover rolled back: error rate", "date": "d"}}}
+    decision = decide(candidate("f1"), record)
+    assert decision.action is Action.rejected and "error rate" in decision.why
+    assert decide(candidate("f2"), record).action is Action.update
+
+
+@given(st.lists(st.tuples(st.text("abc123", min_size=1, max_size=4), st.floats(0, 1e9)), unique_by=lambda v: v[0]),
+       st.integers(1, 5), st.data())
+def test_pruning_keeps_the_newest_and_every_protected_version(versions, keep, data) -> None:
+    names = [name for name, _ in versions]
+    protected = set(data.draw(st.lists(st.sampled_from(names), max_size=2))) if names else set()
+    doomed = to_prune(versions, keep, protected)
+    newest = [name for name, _ in sorted(versions, key=lambda v: v[1], reverse=True)[:keep]]
+    assert not set(doomed) & (protected | set(newest))
+    assert set(doomed) | protected | set(newest) == set(names)
+
+
+def test_versions_from_headers_are_dated_directory_names() -> None:
+    dated = version_of("url x etag y", "Sun, 29 Nov 2026 03:00:00 GMT")
+    assert dated.startswith("20261129-030000-") and check_version(dated) == dated
+    assert version_of("a") != version_of("b") and check_version(version_of("a"))
+    assert version_of("a", "not a date") == version_of("a")
+
+
+@pytest.mark.parametrize("bad", ["", "../x", ".hidden", "a/b", "x" * 65])
+def test_a_version_that_cannot_name_a_directory_is_refused(bad: str) -> None:
+    with pytest.raises(ValueError, match="cannot name a directory"):
+        check_version(bad)
+
+
+def test_sha256_is_64_hex_digits() -> None:
+    assert check_sha256(SHA.upper()) == SHA
+    with pytest.raises(ValueError, match="64 hex digits"):
+        check_sha256("abc")
+
+
+def test_space_needed_counts_what_is_left_to_download() -> None:
+    assert space_needed(None, 0) is None
+    assert space_needed(1000, 400, margin=10) == 610
+    assert space_needed(1000, 1000, margin=0) == 0
+
+
+def test_a_manifest_names_the_version_file_checksum_and_size() -> None:
+    found = parse_manifest({"version": "3", "file": "saiga-v3.gguf", "sha256": SHA, "size": 12},
+                           "saiga", "http://h/models/models.json", "http://h/models/models.json")
+    assert (found.version, found.location, found.file_name, found.sha256, found.size) == \
+        ("3", "http://h/models/saiga-v3.gguf", "saiga-v3.gguf", SHA, 12)
+    several = {"models": [{"name": "vistral", "version": "1", "file": "v.gguf"},
+                          {"name": "saiga", "version": "7", "file": "s.gguf"}]}
+    assert parse_manifest(several, "saiga", "/srv/drop", "/srv/drop/models.json").location == "/srv/drop/s.gguf"
+
+
+@pytest.mark.parametrize(("manifest", "message"), [
+    ({"file": "s.gguf"}, "needs a 'version'"),
+    ({"version": "1"}, "needs a 'file'"),
+    ({"version": "1", "file": "s.gguf", "sha256": "xyz"}, "64 hex digits"),
+    ({"version": "1", "file": "s.gguf", "size": -1}, "whole number"),
+    ({"version": "../up", "file": "s.gguf"}, "cannot name a directory"),
+    ({"version": "1", "file": "models/.."}, "cannot be the model's file name"),
+    ({"models": [{"name": "vistral", "version": "1", "file": "v.gguf"}]}, "no model named 'saiga'"),
+    ([1, 2], "expected an object"),
+])
+def test_a_bad_manifest_says_what_is_wrong(manifest: object, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        parse_manifest(manifest, "saiga", "http://h/models.json", "http://h/models.json")
+
+
+def test_a_plain_url_is_judged_by_its_head_answer() -> None:
+    headers = {"ETag": '"abc"', "Last-Modified": "Sun, 29 Nov 2026 03:00:00 GMT", "Content-Length": "42"}
+    first = plain_candidate("saiga", "http://h/files/saiga%20q4.gguf", headers)
+    assert first.size == 42 and first.validator == '"abc"' and first.file_name == "saiga q4.gguf"
+    changed = plain_candidate("saiga", "http://h/files/saiga%20q4.gguf", {**headers, "Content-Length": "43"})
+    assert changed.fingerprint != first.fingerprint and changed.version != first.version
+    with pytest.raises(ValueError, match="publish a models.json"):
+        plain_candidate("saiga", "http://h/saiga.gguf", {"Content-Type": "application/octet-stream"})
