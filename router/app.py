@@ -22,7 +22,9 @@ from bluegreen_common import __version__
 from bluegreen_common.http_errors import http_error_handler, validation_error_handler
 from router.admin import api as admin_api
 from router.admin.control import Control
+from router.analytics.writer import writer_for
 from router.config import RouterConfig
+from router.console.pages import pages as console_pages
 from router.dataplanes.nginx import NginxDataPlane, render_nginx
 from router.dataplanes.nginx_log import AccessLogFollower
 from router.dataplanes.sync import NginxSync
@@ -117,8 +119,11 @@ def create_app(config: RouterConfig) -> ASGIApp:
     mirror = Mirror(upstreams, config.rollout.shadow, metrics) if config.data_plane == "builtin" else None
     live_checks = LiveChecks(config.rollout.answer_checks) if config.data_plane == "builtin" else None
     prober = Prober({c: config.backend_url(c.value) for c in Colour}, config.probes, traffic, store, outliers)
-    proxy = Proxy(config, traffic, upstreams, windows, metrics, RateLimiter(config.rate_limit), on_connect_failure=prober.wake,
-                  outliers=outliers, on_ejection=prober.announce_ejection, mirror=mirror, live_checks=live_checks)
+    limiter = RateLimiter(config.rate_limit)
+    analytics = writer_for(config, metrics, limiter.tier_for)  # one JSON line per public request (built-in plane)
+    proxy = Proxy(config, traffic, upstreams, windows, metrics, limiter, on_connect_failure=prober.wake,
+                  outliers=outliers, on_ejection=prober.announce_ejection, mirror=mirror, live_checks=live_checks,
+                  analytics=analytics)
     nginx = _nginx_sync(config, traffic) if config.data_plane == "nginx" else None
     runtime = make_runtime(config.runtime, store)  # a docker runtime builds its image here, before serving
     # nginx's access log: what nginx served is the router's exported traffic (nginx data plane), and/or
@@ -129,7 +134,9 @@ def create_app(config: RouterConfig) -> ASGIApp:
         judged_windows = {colour: SlidingWindow(config.window_s) for colour in Colour}
     if config.data_plane == "nginx" or config.metrics_provider.kind == "nginx_log":
         follower = AccessLogFollower(config.nginx.access_log, {c: config.backend_url(c.value) for c in Colour}, judged_windows,
-                                     metrics if config.data_plane == "nginx" else None)
+                                     metrics if config.data_plane == "nginx" else None,
+                                     on_line=analytics.submit if analytics is not None and config.data_plane == "nginx"
+                                     else None)
     controller = Controller(
         config.rollout, store, traffic, make_provider(config.metrics_provider, judged_windows), Webhooks(config.webhooks),
         {c: config.backend_url(c.value) for c in Colour}, config.window_s,
@@ -144,6 +151,8 @@ def create_app(config: RouterConfig) -> ASGIApp:
                 await runtime.start_colour(Colour(controller.rollout.canary))
             runtime.start()
         prober.start()
+        if analytics is not None:
+            analytics.start()
         if nginx is not None:
             nginx.start()
         if follower is not None:
@@ -162,6 +171,8 @@ def create_app(config: RouterConfig) -> ASGIApp:
             if follower is not None:
                 await follower.stop()
             await prober.stop()
+            if analytics is not None:  # after the last request: what is still queued gets written
+                await analytics.stop()
             if runtime is not None:
                 await runtime.stop()
             for upstream in upstreams.values():
@@ -186,9 +197,11 @@ def create_app(config: RouterConfig) -> ASGIApp:
     api.state.runtime = runtime
     api.state.controller = controller
     api.state.mirror = mirror
+    api.state.analytics = analytics
     api.add_exception_handler(RequestValidationError, validation_error_handler)
     api.add_exception_handler(HTTPException, http_error_handler)
     api.include_router(admin_api.router)
     api.include_router(ops)
     api.include_router(docs)
+    api.include_router(console_pages)  # /console and /try: static pages over the admin and public APIs
     return Dispatch(api, proxy)

@@ -12,6 +12,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from router.analytics.options import AnalyticsOptions
 from router.dataplanes.nginx import NginxOptions
 from router.rollout.machine import RolloutOptions
 from router.rollout.providers import ProviderOptions
@@ -122,6 +123,15 @@ class RouterConfig(BaseSettings):
         "builtin", description="builtin: this process proxies; nginx: weights are rendered into nginx and reloaded")
     nginx: NginxOptions = NginxOptions()
     runtime: RuntimeOptions = RuntimeOptions()
+    analytics: AnalyticsOptions = AnalyticsOptions()
+
+    @model_validator(mode="after")
+    def _analytics_beside_state(self) -> RouterConfig:
+        """Unless set, analytics go beside the state file: one folder holds what a router keeps, and two
+        routers with their own state never share (and rotate) one analytics file."""
+        if "path" not in self.analytics.model_fields_set:
+            self.analytics = self.analytics.model_copy(update={"path": self.state_path.parent / "analytics.jsonl"})
+        return self
 
     @model_validator(mode="after")
     def _runtime_urls(self) -> RouterConfig:

@@ -9,6 +9,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.utils import floatToGoString
 
+from router.analytics.names import CATEGORIES
+
 LATENCY_BUCKETS = (
     0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
     1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0,
@@ -18,10 +20,11 @@ LATENCY_BUCKETS = (
 KNOWN_ROUTES = frozenset({"/api/v1/chat/legal", "/v1/chat/completions", "/v1/models"})
 FAILURE_KINDS = ("connect", "status", "first_byte_timeout", "idle_timeout", "broken")
 RETRY_DENIALS = ("budget", "blue_not_ready", "blue_failing", "disabled")
-REFUSALS = ("body_too_large", "rate_limited", "client_disconnected")
+REFUSALS = ("body_too_large", "rate_limited", "client_disconnected", "pin_refused")
 EJECTION_KINDS = ("consecutive", "rate")
 ANSWER_CHECKS = ("empty", "wrong_language", "repetitive", "truncated", "refusal")
 SHADOW_OUTCOMES = ("mirrored", "skipped", "paired", "canary_failed", "unpaired")
+ANALYTICS_OUTCOMES = ("written", "dropped")
 
 
 COLOURS = ("blue", "green")
@@ -121,7 +124,16 @@ class RouterMetrics:
         self.streams_broken = Counter("bluegreen_streams_broken_total",
                                       "Answers cut after their first byte (cannot be retried on the other colour)",
                                       ["colour"], registry=r)
+        self.requests_by_category = Counter(
+            "bluegreen_requests_by_category_total",
+            "Public requests by the colour that answered and the question's category (counted by the analytics writer)",
+            ["colour", "category"], registry=r)
+        self.analytics_records = Counter(
+            "bluegreen_analytics_records_total",
+            "Analytics lines written, or dropped (the writer's queue was full or the file could not be written)",
+            ["outcome"], registry=r)
         self._answer_checks_by: dict[tuple[str, str, str], Counter] = {}
+        self._by_category: dict[tuple[str, str], Counter] = {}
         self._initialise_known_series()
 
     def observe_attempt(self, colour: str, path: str, status: int, latency_s: float, ttft_s: float | None) -> None:
@@ -149,6 +161,14 @@ class RouterMetrics:
             child = self._answer_checks_by[key] = self.answer_checks.labels(*key)
         child.inc()
 
+    def categorised(self, colour: str, category: str) -> None:
+        """One classified request (children looked up once, as answer_checked)."""
+        key = (colour, category)
+        child = self._by_category.get(key)
+        if child is None:
+            child = self._by_category[key] = self.requests_by_category.labels(*key)
+        child.inc()
+
     def _initialise_known_series(self) -> None:
         """Export every known failure series at 0 from the start, so rate() and dashboards see them
         before the first failure instead of a missing series."""
@@ -162,6 +182,11 @@ class RouterMetrics:
             self.rejected.labels(reason)
         for outcome in SHADOW_OUTCOMES:
             self.shadow_requests.labels(outcome)
+        for outcome in ANALYTICS_OUTCOMES:
+            self.analytics_records.labels(outcome)
+        for colour in COLOURS:
+            for category in CATEGORIES:
+                self.requests_by_category.labels(colour, category)
         for colour in ("blue", "green"):
             for check in ANSWER_CHECKS:
                 for result in ("pass", "fail"):

@@ -15,10 +15,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import statistics
 import sys
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 
 from rich.console import Console
@@ -31,7 +29,7 @@ from bluegreen_common.processes import ServiceProcess  # noqa: E402
 from router.dataplanes.nginx_process import NginxProcess, local_nginx_options  # noqa: E402
 from testkit import wrk  # noqa: E402
 from testkit.echo_upstream import EchoUpstream  # noqa: E402
-from testkit.loadgen import run_load  # noqa: E402
+from testkit.loadgen import Measurement, median_of, run_load  # noqa: E402
 from testkit.services import RouterProcess  # noqa: E402
 
 console = Console(width=150)  # the tables are wide; keep them readable when piped
@@ -45,14 +43,6 @@ TARGET_SHARE_OF_NGINX = 0.25
 TARGET_ADDED_P50_C1_S = 0.00015
 
 
-@dataclass(frozen=True)
-class Measurement:
-    p50_s: float
-    p99_s: float
-    rps: float
-    errors: int
-
-
 def measure(driver: str, port: int, body: bytes, concurrency: int, seconds: float) -> Measurement:
     """Warm connections and caches for a moment, then measure."""
     if driver == "wrk":
@@ -60,13 +50,7 @@ def measure(driver: str, port: int, body: bytes, concurrency: int, seconds: floa
         w = wrk.run_wrk(port, PATH, body, concurrency, seconds)
         return Measurement(w.p50_s, w.p99_s, w.rps, w.errors)
     asyncio.run(run_load(port, PATH, body, concurrency, 0.5))
-    r = asyncio.run(run_load(port, PATH, body, concurrency, seconds))
-    return Measurement(r.quantile(0.5), r.quantile(0.99), r.rps, r.errors)
-
-
-def median_of(rounds: list[Measurement]) -> Measurement:
-    return Measurement(statistics.median(m.p50_s for m in rounds), statistics.median(m.p99_s for m in rounds),
-                       statistics.median(m.rps for m in rounds), sum(m.errors for m in rounds))
+    return Measurement.of(asyncio.run(run_load(port, PATH, body, concurrency, seconds)))
 
 
 def ms(seconds: float) -> str:

@@ -1,20 +1,20 @@
 #!/usr/bin/env bash
 # Install the system tools the tests use (Prometheus, nginx, a Docker engine, debootstrap for the
 # offline base image, docker-compose to validate the compose files, kubectl to render the Kubernetes
-# manifests) when missing, then create .venv and install the project with every engine, once per
-# pyproject.toml version.
+# manifests, chromium and its chromedriver for the console's browser tests) when missing, then create
+# .venv and install the project with every engine, once per pyproject.toml version.
 # Idempotent: a second run with the tools present and an unchanged pyproject.toml does nothing. llama-cpp-python is
 # compiled from source the first time (10-15 minutes on 2 cores); pip keeps the built wheel in
 # its cache, so later set-ups (fresh clones included) reuse it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-SYSTEM_PACKAGES=(prometheus nginx docker.io debootstrap docker-compose)
+SYSTEM_PACKAGES=(prometheus nginx docker.io debootstrap docker-compose chromium chromium-driver)
 # kubectl renders compose/kubernetes/ (it needs kubectl 1.21+). Debian's package is kubernetes-client, 1.20 on
 # bookworm, too old (tests/e2e/test_kubernetes.py says so); a kubectl already installed is kept.
 command -v kubectl >/dev/null 2>&1 || SYSTEM_PACKAGES+=(kubernetes-client)
 missing=()
-for tool in prometheus promtool nginx dockerd debootstrap docker-compose kubectl; do
+for tool in prometheus promtool nginx dockerd debootstrap docker-compose kubectl chromium chromedriver; do
   command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
 done
 if [ "${#missing[@]}" -gt 0 ]; then

@@ -8,6 +8,7 @@ answer (content-length or chunked) to the end.
 from __future__ import annotations
 
 import asyncio
+import statistics
 import time
 from dataclasses import dataclass, field
 
@@ -25,6 +26,28 @@ class Result:
     def quantile(self, q: float) -> float:
         ordered = sorted(self.latencies_s)
         return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """One measured run, as the benchmarks report it."""
+
+    p50_s: float
+    p99_s: float
+    rps: float
+    errors: int
+    requests: int = 0
+
+    @classmethod
+    def of(cls, result: Result) -> Measurement:
+        return cls(result.quantile(0.5), result.quantile(0.99), result.rps, result.errors, len(result.latencies_s))
+
+
+def median_of(rounds: list[Measurement]) -> Measurement:
+    """Medians of the figures over rounds; errors and requests summed."""
+    return Measurement(statistics.median(m.p50_s for m in rounds), statistics.median(m.p99_s for m in rounds),
+                       statistics.median(m.rps for m in rounds), sum(m.errors for m in rounds),
+                       sum(m.requests for m in rounds))
 
 
 def build_request(port: int, path: str, body: bytes, session: str) -> bytes:

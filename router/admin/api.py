@@ -6,14 +6,19 @@ import asyncio
 import hmac
 import time
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from bluegreen_common.http_errors import error_responses
-from router.admin.bodies import RolloutBody, WeightsBody
+from router.admin.bodies import ModelBody, NoteBody, RolloutBody, WeightsBody
+from router.analytics.summary import By, read_records, summarize
 from router.errors import CommandRefused, NginxError, RolloutBlocked, StateUnavailable
+from router.events import EventDraft
+from router.rollout.machine import FINISHED, Phase
 from router.weights import Colour
 
 bearer = HTTPBearer(auto_error=False, description="BLUEGREEN_ADMIN_TOKEN")
@@ -184,3 +189,106 @@ for _name, _summary in ACTIONS.items():
 @router.post("/rollout/{action}", include_in_schema=False)
 async def unknown_action(action: str) -> None:
     raise HTTPException(404, f"unknown action {action!r}; use {', '.join(ACTIONS)}")
+
+
+# -- the canary's model (bluegreen update) and operator notes -------------------------------------
+
+NO_RUNTIME = ("runtime.kind is none: the router does not start the backends, so it cannot change their model; "
+              "start the new model behind the canary's URL yourself and run `bluegreen cutover`, or let the router "
+              "run the backends (runtime.kind local or docker)")
+MODEL_CONFLICTS = "runtime.kind is none, the colour is the stable one, or a rollout (or its fast-rollback window) is on"
+
+
+def _model_refusal(request: Request, colour: Colour) -> str | None:
+    """Why the model of `colour` cannot change now, or None. Only the colour no session depends on may change."""
+    state = request.app.state
+    if state.runtime is None:
+        return NO_RUNTIME
+    if colour is state.traffic.stable:
+        return (f"{colour.value} is the stable colour and serves the sessions; set the model of "
+                f"{colour.other.value}, the next canary")
+    rollout = state.controller.rollout
+    if rollout is not None and rollout.phase not in FINISHED:
+        return f"a rollout is {rollout.phase.value}; let it end, or roll it back, first"
+    if rollout is not None and rollout.phase is Phase.promoted and not rollout.old_stopped \
+            and rollout.old_stop_at is not None and rollout.old_stop_at > time.time():
+        return (f"{colour.value} is kept for a fast rollback for another {rollout.old_stop_at - time.time():.0f} s "
+                "(rollout.keep_old_s); try again after the event old_colour_released")
+    return None
+
+
+async def _set_model(request: Request, colour: Colour, chosen: dict[str, str] | None, actor: str,
+                     reason: str | None) -> dict[str, Any]:
+    runtime, store = request.app.state.runtime, request.app.state.store
+    before = runtime.models.get(colour.value)
+    models = {**runtime.models, colour.value: chosen} if chosen else \
+        {key: value for key, value in runtime.models.items() if key != colour.value}
+    if chosen:
+        engine = chosen.get("engine", runtime.options.spec(colour).engine)
+        message = f"{colour.value} starts on {chosen['model']} ({engine}) from its next start"
+        kind = "model_set"
+    else:
+        message, kind = f"{colour.value} starts on its configured model again", "model_reset"
+    message += f" ({reason})" if reason else ""
+    try:
+        event = await asyncio.to_thread(store.commit, {"models": models},
+                                        EventDraft(actor, kind, message, before=before, after=chosen))
+    except StateUnavailable as exc:
+        raise HTTPException(503, f"model unchanged: {exc}") from exc
+    await runtime.set_model(colour, chosen)
+    return {"colour": colour.value, "model": chosen, "before": before, "event": event.as_dict()}
+
+
+@router.put("/runtime/{colour}/model", summary="Set the model the runtime starts the canary colour with at the next "
+                                               "rollout (persisted; its running backend is stopped)",
+            responses=error_responses({**WRITE_ERRORS, **BODY_ERRORS, 409: MODEL_CONFLICTS}))
+async def put_model(colour: Colour, body: ModelBody, request: Request,
+                    actor: Annotated[str, Depends(writer)]) -> dict[str, Any]:
+    refusal = _model_refusal(request, colour)
+    if refusal is not None:
+        raise HTTPException(409, refusal)
+    engine = body.engine or request.app.state.runtime.options.spec(colour).engine
+    if engine != "openai_upstream" and not await asyncio.to_thread(Path(body.model).exists):
+        raise HTTPException(422, f"model: no file or directory {body.model} on the router's machine; give a path "
+                                 "the router can read (the models directory must be shared with it)")
+    return await _set_model(request, colour, body.chosen(), actor, body.reason)
+
+
+@router.delete("/runtime/{colour}/model", summary="Start the colour on its configured model again",
+               responses=error_responses({**WRITE_ERRORS, 409: MODEL_CONFLICTS}))
+async def delete_model(colour: Colour, request: Request, actor: Annotated[str, Depends(writer)]) -> dict[str, Any]:
+    refusal = _model_refusal(request, colour)
+    if refusal is not None:
+        raise HTTPException(409, refusal)
+    return await _set_model(request, colour, None, actor, None)
+
+
+@router.post("/events", status_code=201, summary="Append an operator tool's step (`note`, `update_*`) to the audit trail",
+             responses=error_responses({**WRITE_ERRORS, **BODY_ERRORS}))
+async def post_event(body: NoteBody, request: Request, actor: Annotated[str, Depends(writer)]) -> dict[str, Any]:
+    try:
+        event = await asyncio.to_thread(request.app.state.store.record, EventDraft(actor, body.kind, body.message))
+    except StateUnavailable as exc:
+        raise HTTPException(503, f"not recorded: {exc}") from exc
+    return {"event": event.as_dict()}
+
+
+# -- usage analytics: the console's "by category" panel (`bluegreen analytics` reads the same files) ----------
+
+
+@router.get("/analytics", summary="Usage analytics summed up by colour, category, day or tier",
+            responses=error_responses({**READ_ERRORS, 404: "analytics are off (analytics.enabled)",
+                                       422: "an invalid parameter (the message names it)"}))
+async def analytics(request: Request, _: Annotated[str, Depends(reader)],
+                    by: Annotated[By, Query(description="how to group the requests")] = "category",
+                    days: Annotated[float | None, Query(gt=0, le=3650, description="only the last N days")] = None,
+                    ) -> dict[str, Any]:
+    """The same figures as `bluegreen analytics --json`, read from analytics.path (and its rotated files)."""
+    options = request.app.state.config.analytics
+    if not options.enabled:
+        raise HTTPException(404, "analytics are off; set analytics.enabled (BLUEGREEN_ANALYTICS__ENABLED=true) "
+                                 "and restart the router")
+    since = None if days is None else datetime.now(UTC) - timedelta(days=days)
+    records = await asyncio.to_thread(read_records, options.path, since)
+    return {"path": str(options.path), "days": days, "by": by, "total": summarize(records)[0].to_dict(),
+            "rows": [row.to_dict() for row in summarize(records, by)]}

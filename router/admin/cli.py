@@ -228,17 +228,23 @@ def events(router: RouterOption = DEFAULT_ROUTER,
             time.sleep(1)
 
 
+def follow_live(client: AdminClient, since: int) -> dict[str, Any]:
+    """Redraw the dashboard until the rollout ends; its last status (`cutover` and `update` share it)."""
+    from rich.live import Live
+
+    from router.admin.views import dashboard
+
+    with Live(console=out, refresh_per_second=2) as live:
+        return client.follow_rollout(since, lambda status, recent: live.update(dashboard(status, recent[-6:])))
+
+
 @app.command()
 def cutover(router: RouterOption = DEFAULT_ROUTER,
             steps: Annotated[str | None, typer.Option(help="canary percent per step [default: the router's, 5,25,50,100]")] = None,
             interval: Annotated[float | None, typer.Option(help="seconds per step [default: the router's, 30]")] = None,
             yes: Annotated[bool, typer.Option("--yes", "-y", help="do not ask for confirmation")] = False) -> None:
     """Start a rollout and follow it live until it ends: exit 0 promoted, 2 canary rejected, 1 error."""
-    import time
-
-    from rich.live import Live
-
-    from router.admin.views import dashboard, events_table, rollout_lines
+    from router.admin.views import events_table, rollout_lines
     from router.rollout.machine import FINISHED, Phase
 
     parsed = _parse_steps(steps)
@@ -252,14 +258,7 @@ def cutover(router: RouterOption = DEFAULT_ROUTER,
         newest = client.latest_events(1)
         first_event = newest[-1]["id"] if newest else 0
         client.start_rollout(parsed, interval)
-        with Live(console=out, refresh_per_second=2) as live:
-            while True:
-                current = client.status()
-                recent = client.events(since=first_event, limit=1000)["events"]
-                live.update(dashboard(current, recent[-6:]))
-                if Phase(current["rollout"]["phase"]) in FINISHED:
-                    break
-                time.sleep(0.5)
+        current = follow_live(client, first_event)
         out.print(events_table(client.events(since=first_event, limit=1000)["events"]))
         out.print(rollout_lines(current["rollout"]))
     if current is None or Phase(current["rollout"]["phase"]) not in FINISHED:
@@ -271,6 +270,41 @@ def cutover(router: RouterOption = DEFAULT_ROUTER,
         raise typer.Exit(EXIT_PROMOTED)
     out.print(f"[red]{phase.value.replace('_', ' ')}:[/] {current['rollout'].get('reason', '')}")
     raise typer.Exit(EXIT_REJECTED if phase in (Phase.rolled_back, Phase.failed) else EXIT_ERROR)
+
+
+@app.command()
+def update(source: Annotated[str, typer.Option(help="the model's URL, a models.json manifest (URL or file), or a "
+                                                    "local folder")],
+           name: Annotated[str, typer.Option(help="the model's name: its folder under --models-dir")],
+           models_dir: Annotated[Path, typer.Option("--models-dir", help="where versions are kept; the router must "
+                                                                         "read the same path")],
+           router: RouterOption = DEFAULT_ROUTER,
+           sha256: Annotated[str | None, typer.Option(help="expected sha256 of the file [default: the manifest's]")] = None,
+           engine: Annotated[str | None, typer.Option(
+               help="llama_cpp | transformers | openai_upstream [default: the colour's configured engine]")] = None,
+           steps: Annotated[str | None, typer.Option(help="canary percent per step [default: the router's]")] = None,
+           interval: Annotated[float | None, typer.Option(help="seconds per step [default: the router's]")] = None,
+           keep: Annotated[int, typer.Option(min=1, help="installed versions kept (older ones are pruned)")] = 3,
+           timeout: Annotated[float, typer.Option(min=1, help="seconds without a byte before a download "
+                                                              "attempt gives up")] = 60.0,
+           dry_run: Annotated[bool, typer.Option("--dry-run", help="report what would happen, change nothing")] = False,
+           yes: Annotated[bool, typer.Option("--yes", "-y", help="do not ask before the cutover")] = False) -> None:
+    """Check the source for a new model version; download, verify, and cut over to it: exit 0 updated
+    or already current, 2 rejected (checksum, or the cutover rolled back), 1 could not run."""
+    from router.update.command import run_update_command
+    from router.update.plan import check_version
+    from router.update.update import UpdateRequest
+
+    if engine is not None and engine not in ("llama_cpp", "transformers", "openai_upstream"):
+        raise typer.BadParameter(f"--engine must be llama_cpp, transformers or openai_upstream (got {engine!r})")
+    try:
+        check_version(name, "--name")
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+    request = UpdateRequest(router=router, source=source, name=name, models_dir=models_dir.resolve(), sha256=sha256,
+                            engine=engine, steps=_parse_steps(steps), interval_s=interval, keep=keep,
+                            dry_run=dry_run, timeout_s=timeout)
+    raise typer.Exit(run_update_command(request, follow_live, out, console, None if yes else typer.confirm))
 
 
 Rate = Annotated[float, typer.Option(min=0, max=1)]
@@ -329,6 +363,22 @@ def compare(blue: Annotated[str, typer.Option(help="blue backend URL, e.g. http:
         raise typer.Exit(EXIT_ERROR) from exc
     exits = {Outcome.passed: EXIT_PROMOTED, Outcome.regressed: EXIT_REJECTED, Outcome.inconclusive: EXIT_ERROR}
     raise typer.Exit(exits[run.verdict.outcome])
+
+
+@app.command()
+def analytics(path: Annotated[Path, typer.Option(envvar="BLUEGREEN_ANALYTICS__PATH",
+                                                 help="the analytics file (rotated PATH.1, PATH.2, … are read too)")]
+              = Path("runs/analytics.jsonl"),
+              days: Annotated[float | None, typer.Option(min=0, help="only the last N days [default: all]")] = None,
+              by: Annotated[str | None, typer.Option(help="one row per colour | category | day | tier")] = None,
+              as_json: Annotated[bool, typer.Option("--json", help="print JSON instead of a table")] = False) -> None:
+    """Usage from the router's analytics: requests, error rate, p50/p95 time and TTFT, answer length, tokens."""
+    from router.analytics.command import run_analytics
+    from router.analytics.summary import GROUPINGS
+
+    if by is not None and by not in GROUPINGS:
+        raise typer.BadParameter(f"--by must be one of {', '.join(GROUPINGS)} (got {by!r})")
+    raise typer.Exit(run_analytics(path, days, by, as_json, out, console))
 
 
 def main() -> None:

@@ -11,6 +11,7 @@ import json
 import logging
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -77,9 +78,11 @@ class AccessLogFollower(Periodic):
     name = "nginx-log"
 
     def __init__(self, path: Path, urls: dict[Colour, str], windows: dict[Colour, SlidingWindow],
-                 metrics: RouterMetrics | None = None, interval_s: float = 0.2) -> None:
+                 metrics: RouterMetrics | None = None, interval_s: float = 0.2,
+                 on_line: Callable[[str], None] | None = None) -> None:
         super().__init__()
         self.path, self.urls, self.windows, self.interval_s = path, urls, windows, interval_s
+        self.on_line = on_line  # every whole line, as read (the usage analytics' nginx source)
         self.colours = upstream_addresses(urls)
         self.metrics = metrics  # with the nginx data plane, nginx's traffic is the router's exported traffic
         self._inode: int | None = None
@@ -106,7 +109,10 @@ class AccessLogFollower(Periodic):
         recorded = 0
         unknown: set[str] = set()
         for line in lines:
-            attempts = parse_line(line.decode("utf-8", "replace"), self.colours, unknown)
+            text = line.decode("utf-8", "replace")
+            if self.on_line is not None:
+                self.on_line(text)
+            attempts = parse_line(text, self.colours, unknown)
             for attempt in attempts:
                 self.windows[attempt.colour].add(attempt.ok, attempt.latency_s, attempt.header_s)
             if self.metrics is not None:

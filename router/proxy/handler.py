@@ -19,7 +19,9 @@ from typing import Any
 
 from starlette.types import Receive, Scope, Send
 
-from bluegreen_common.http_errors import error_body
+from bluegreen_common.http_errors import ERROR_TYPES, error_body
+from router.analytics.record import Seen
+from router.analytics.writer import AnalyticsWriter
 from router.config import RouterConfig
 from router.errors import ClientGone, RequestRefused, StreamBroken, UpstreamFailure
 from router.metrics import RouterMetrics
@@ -27,7 +29,7 @@ from router.proxy.mirror import AnswerTap, Mirror
 from router.proxy.outliers import Ejection, OutlierDetector
 from router.proxy.ratelimit import RateLimiter
 from router.proxy.retry import RetryBudget
-from router.proxy.routing import choose
+from router.proxy.routing import PIN_HEADER, PinRefusal, choose, pinned_colour
 from router.proxy.session import session_key, set_cookie_header
 from router.proxy.upstream import OpenResponse, Upstream
 from router.quality.checks import CHECK_NAMES
@@ -45,6 +47,7 @@ REQUEST_HOP_BY_HOP = frozenset({
 })
 # The router's server stamps its own Date and Server, as nginx does.
 RESPONSE_HOP_BY_HOP = (REQUEST_HOP_BY_HOP - {b"content-length"}) | {b"date", b"server"}
+UNFORWARDED_WHEN_PINNED = frozenset({b"authorization", PIN_HEADER})
 
 
 @dataclass
@@ -61,6 +64,12 @@ class Exchange:
     attempt_started: float = 0.0
     is_retry: bool = False
     finished: bool = False
+    # for analytics: the colour of the latest attempt, its status, time to its first byte, the answer's pieces
+    started: float = field(default_factory=time.perf_counter)
+    colour: Colour | None = None
+    status: int = 0
+    ttft_s: float | None = None
+    answer: list[bytes] | None = None
 
 
 async def send_json(send: Send, status: int, body: dict[str, Any], headers: list[tuple[bytes, bytes]]) -> None:
@@ -75,8 +84,10 @@ class Proxy:
                  windows: dict[Colour, SlidingWindow], metrics: RouterMetrics, limiter: RateLimiter,
                  on_connect_failure: Callable[[Colour, str], None] | None = None,
                  outliers: OutlierDetector | None = None, on_ejection: Callable[[Ejection], None] | None = None,
-                 mirror: Mirror | None = None, live_checks: LiveChecks | None = None) -> None:
+                 mirror: Mirror | None = None, live_checks: LiveChecks | None = None,
+                 analytics: AnalyticsWriter | None = None) -> None:
         self.config, self.traffic, self.upstreams = config, traffic, upstreams
+        self.analytics = analytics  # one JSON line per request, written off the hot path
         self.windows, self.metrics, self.limiter = windows, metrics, limiter
         self.budget = RetryBudget(config.retry)
         self.outliers = outliers or OutlierDetector(config.outliers)
@@ -89,17 +100,24 @@ class Proxy:
         self._cookie_name = config.session_cookie.encode()
         self._user_header = config.rate_limit.user_header.lower().encode()
         self._tier_header = config.rate_limit.tier_header.lower().encode()
+        token = config.admin_token
+        self._admin_token = None if token is None else token.get_secret_value().encode()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         headers: list[tuple[bytes, bytes]] = scope["headers"]
         found = dict(headers)
         request_id = (found.get(b"x-request-id") or b"").decode("latin-1") or os.urandom(16).hex()
         ids = [(b"x-request-id", request_id.encode("latin-1"))]
+        pin = found.get(PIN_HEADER)  # absent on every request but an operator's QA one
         try:
             body = await self._read_body(receive, found)
             self._check_rate(found, scope)
+            pinned = None if pin is None else self._pinned(pin, found)
         except RequestRefused as refused:
             self.metrics.rejected.labels(refused.reason).inc()
+            if self.analytics is not None:
+                self.analytics.submit(Seen(time.time(), request_id, scope["path"], None, refused.status, headers, b"",
+                                           None, None, None))
             return await send_json(send, refused.status, refused.body, [*ids, *refused.headers])
         except ClientGone:
             return
@@ -111,9 +129,13 @@ class Proxy:
         exchange = Exchange(
             method=scope["method"], target=_target(scope), path=path,
             headers=self._upstream_headers(headers, scope, request_id), body=body, request_id=request_id,
-            extra_response_headers=extra,
+            extra_response_headers=extra, answer=[] if self.analytics is not None else None,
         )
-        colour = choose(session.key, self.traffic.green_bp, self.traffic.available)
+        if pinned is None:
+            colour = choose(session.key, self.traffic.green_bp, self.traffic.available)
+        else:  # the admin token stays here: backends never see it
+            colour = pinned
+            exchange.headers = [(k, v) for k, v in exchange.headers if k.lower() not in UNFORWARDED_WHEN_PINNED]
         await self._serve_watching_disconnect(exchange, colour, receive, send)
 
     # -- request side -------------------------------------------------------------------------
@@ -147,6 +169,15 @@ class Proxy:
                    f"retry after {verdict.retry_after_s} s or move to a higher tier")
         raise RequestRefused(429, "rate_limited", error_body(message, "rate_limit_exceeded"),
                              [(b"retry-after", str(verdict.retry_after_s).encode())])
+
+    def _pinned(self, pin: bytes, found: dict[bytes, bytes]) -> Colour:
+        """The colour an operator pins for QA; refused (401/403/400) without the admin token or a colour."""
+        verdict = pinned_colour(pin, found.get(b"authorization"), self._admin_token)
+        if isinstance(verdict, PinRefusal):
+            challenge = [(b"www-authenticate", b"Bearer")] if verdict.status == 401 else []
+            raise RequestRefused(verdict.status, "pin_refused", error_body(verdict.message, ERROR_TYPES[verdict.status]),
+                                 challenge)
+        return verdict
 
     def _upstream_headers(self, headers: list[tuple[bytes, bytes]], scope: Scope, request_id: str) -> list[tuple[bytes, bytes]]:
         client = scope.get("client")
@@ -191,6 +222,14 @@ class Proxy:
             self.metrics.rejected.labels("client_disconnected").inc()
         finally:
             watcher.cancel()
+            if self.analytics is not None:
+                self.analytics.submit(self._seen(exchange, gone))
+
+    def _seen(self, exchange: Exchange, gone: bool) -> Seen:
+        """What analytics gets of a request: references and numbers, parsed later by its background task."""
+        return Seen(time.time(), exchange.request_id, exchange.path, exchange.colour.value if exchange.colour else None,
+                    499 if gone else exchange.status, exchange.headers, exchange.body, exchange.answer,
+                    time.perf_counter() - exchange.started, exchange.ttft_s)
 
     async def _serve(self, exchange: Exchange, colour: Colour, send: Send) -> None:
         capture = None
@@ -250,6 +289,7 @@ class Proxy:
 
     async def _attempt(self, exchange: Exchange, colour: Colour) -> OpenResponse | UpstreamFailure:
         started = exchange.attempt_started = time.perf_counter()
+        exchange.colour = colour
         self._begin_attempt(exchange, colour)
         try:
             opened = await self.upstreams[colour].open(exchange.method, exchange.target, exchange.headers, exchange.body)
@@ -294,6 +334,8 @@ class Proxy:
                 await send({"type": "http.response.body", "body": piece, "more_body": not last})
                 if tap is not None:
                     tap.feed(piece)
+                if exchange.answer is not None:
+                    exchange.answer.append(piece)
         except StreamBroken as broken:  # after the first byte: too late to retry on the other colour
             ok = False
             self._observe(colour, ok=False)
@@ -304,6 +346,9 @@ class Proxy:
         finally:
             await opened.close()
             self._end_attempt(exchange, colour)
+            exchange.status = opened.status
+            if opened.ttft_s is not None:  # from the request's start: a retried request's includes the first try
+                exchange.ttft_s = exchange.attempt_started - exchange.started + opened.ttft_s
             if record or not ok:
                 self._record(colour, exchange.path, opened.status, time.perf_counter() - exchange.attempt_started,
                              opened.ttft_s, ok=ok and opened.status < 500)
@@ -313,6 +358,7 @@ class Proxy:
         if failure.response is not None:
             self._begin_attempt(exchange, colour)
             return await self._pass_through(exchange, colour, failure.response, send, record=False)
+        exchange.status = failure.status
         message = f"the {colour.value} backend could not answer: {failure.detail}"
         await send_json(send, failure.status, error_body(message, "upstream_unavailable"),
                         [(b"x-backend", colour.value.encode()), *exchange.extra_response_headers])

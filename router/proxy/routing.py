@@ -4,10 +4,13 @@ A session key hashes (MurmurHash2, exactly as nginx computes it) to a 32-bit val
 the keys whose hash falls below the threshold for its weight. nginx turns a percentage into that
 threshold as `0xffffffff * basis_points / 10000`, so the same key and weight give the same colour
 in both data planes, and raising green's weight only moves keys from blue to green.
+
+An operator may pin one colour for QA (`X-Bluegreen-Pin`, with the admin token): built-in proxy only.
 """
 
 from __future__ import annotations
 
+import hmac
 import random
 from dataclasses import dataclass
 
@@ -97,3 +100,33 @@ def choose(key: str | None, green_bp: int, available: Availability = Availabilit
     if not available.ready(colour) and available.ready(colour.other):
         return colour.other
     return colour
+
+
+PIN_HEADER = b"x-bluegreen-pin"  # QA: ask one colour by name; honoured only with the admin token
+
+
+@dataclass(frozen=True)
+class PinRefusal:
+    status: int
+    message: str
+
+
+def pinned_colour(pin: bytes, authorization: bytes | None, admin_token: bytes | None) -> Colour | PinRefusal:
+    """The colour a request pins with `X-Bluegreen-Pin`, or why it may not.
+
+    Only an operator may bypass the assignment rule (a pinned user would skip the rollout's weights),
+    so the request must carry the router's admin token, compared in constant time.
+    """
+    if admin_token is None:
+        return PinRefusal(403, "X-Bluegreen-Pin needs the router's admin token, and none is configured; "
+                               "drop the header or set BLUEGREEN_ADMIN_TOKEN")
+    scheme, _, token = (authorization or b"").partition(b" ")
+    if scheme.lower() != b"bearer" or not token:
+        return PinRefusal(401, "X-Bluegreen-Pin needs 'Authorization: Bearer <BLUEGREEN_ADMIN_TOKEN>'; "
+                               "drop the header to be routed as usual")
+    if not hmac.compare_digest(token.strip(), admin_token):
+        return PinRefusal(403, "X-Bluegreen-Pin: the bearer token is not the router's admin token")
+    name = pin.strip().lower().decode("latin-1")
+    if name not in Colour.__members__:
+        return PinRefusal(400, f"X-Bluegreen-Pin must be 'blue' or 'green', not {name[:20]!r}")
+    return Colour(name)
