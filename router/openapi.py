@@ -2,7 +2,8 @@
 
 The public routes (`/api/…`, `/v1/…`) belong to the backends, so their entries are taken from the
 stable colour's own `/openapi.json` when the document is asked for: they describe exactly what that
-backend validates, plus what the proxy answers on its own (413, 429, 502, 504) and the session header.
+backend validates, plus what the proxy answers on its own (400/401/403 for a refused pin, 413, 429,
+502, 504), the session header and the QA pin header.
 """
 
 from __future__ import annotations
@@ -25,6 +26,10 @@ PUBLIC_TAG = "public (proxied to blue or green)"
 
 _ENVELOPE = {"application/json": {"schema": {"$ref": f"#/components/schemas/{ErrorEnvelope.__name__}"}}}
 PROXY_RESPONSES: dict[str, dict[str, Any]] = {
+    "400": {"description": "X-Bluegreen-Pin names no colour", "content": _ENVELOPE},
+    "401": {"description": "X-Bluegreen-Pin without a bearer token", "content": _ENVELOPE,
+            "headers": {"WWW-Authenticate": {"description": "Bearer", "schema": {"type": "string"}}}},
+    "403": {"description": "X-Bluegreen-Pin with a token that is not the router's admin token", "content": _ENVELOPE},
     "413": {"description": "the body is over the router's size limit", "content": _ENVELOPE},
     "429": {"description": "the user's tier has spent its hourly requests", "content": _ENVELOPE,
             "headers": {"Retry-After": {"description": "seconds until a request is allowed again", "required": True,
@@ -40,6 +45,13 @@ docs = APIRouter(include_in_schema=False)
 def _session_parameter(header: str) -> dict[str, Any]:
     return {"name": header, "in": "header", "required": False, "schema": {"type": "string"},
             "description": "session key: the same key keeps the same colour (else the router's cookie)"}
+
+
+def _pin_parameter() -> dict[str, Any]:
+    return {"name": "X-Bluegreen-Pin", "in": "header", "required": False,
+            "schema": {"type": "string", "enum": [c.value for c in Colour]},
+            "description": "QA: ask this colour whatever the weights; honoured only with the admin token in "
+                           "`Authorization: Bearer …`, which then goes no further than the router"}
 
 
 def _renamed_refs(node: Any, renames: dict[str, str]) -> Any:
@@ -62,7 +74,7 @@ def _proxied(operation: dict[str, Any], session_header: str) -> dict[str, Any]:
         else:  # the same envelope from either side
             responses[status] = {**theirs, "description": f"backend: {theirs.get('description', '')}; "
                                                           f"router: {answer['description']}"}
-    operation["parameters"] = [*operation.get("parameters", []), _session_parameter(session_header)]
+    operation["parameters"] = [*operation.get("parameters", []), _session_parameter(session_header), _pin_parameter()]
     operation["tags"] = [PUBLIC_TAG]
     return operation
 

@@ -37,7 +37,8 @@ BACKEND_OPERATIONS = {"POST /api/v1/chat/legal", "POST /v1/chat/completions", "G
 ROUTER_OPERATIONS = {"GET /admin/status", "PUT /admin/weights", "GET /admin/events", "GET /admin/rollout",
                      "POST /admin/rollout", *(f"POST /admin/rollout/{action}" for action in
                                               ("pause", "resume", "promote", "confirm", "rollback")),
-                     "GET /health", "GET /ready",
+                     "PUT /admin/runtime/{colour}/model", "DELETE /admin/runtime/{colour}/model",
+                     "POST /admin/events", "GET /admin/analytics", "GET /health", "GET /ready",
                      "GET /metrics", "POST /api/v1/chat/legal", "POST /v1/chat/completions", "GET /v1/models"}
 
 
