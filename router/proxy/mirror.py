@@ -79,6 +79,7 @@ class Mirror:
         self._in_flight = 0
         self._tasks: set[asyncio.Task[None]] = set()
         self._last_chrf = -math.inf
+        self._next_start = -math.inf  # no mirror starts before this (max_per_s)
 
     def set_active(self, active: bool, canary: Colour | None = None) -> None:
         """Switch mirroring on (with a fresh tally, whose reasons name the canary) or off."""
@@ -92,6 +93,10 @@ class Mirror:
         """A capture to feed with the stable colour's answer when this request is sampled, else None."""
         if random.random() * 100 >= self.options.percent:
             return None
+        now = time.monotonic()
+        if now < self._next_start:  # over max_per_s: sampled out like the percent, not a skip
+            return None
+        self._next_start = now + 1 / self.options.max_per_s
         return Capture(method, target, headers, body, canary, path)
 
     def stable_done(self, capture: Capture, stable: Answer | None, stable_gap_s: float | None = None) -> None:

@@ -66,6 +66,8 @@ class ShadowOptions(BaseModel):
     percent: float = Field(100.0, gt=0, le=100, description="share of the stable colour's requests that are mirrored")
     min_pairs: int = Field(20, ge=1, description="mirrored answers needed for a verdict; fewer is inconclusive")
     max_in_flight: int = Field(4, ge=1, description="mirrors at once; more are skipped (and counted), never queued")
+    max_per_s: float = Field(50.0, gt=0, description="mirrors started per second at most: a verdict needs pairs, not "
+                                                     "all the traffic, so a busy router's cost stays bounded")
     max_duration_s: float = Field(600.0, gt=0, description="still inconclusive after this: the rollout fails")
 
 
