@@ -67,7 +67,9 @@ class HttpUpstream:
             self.seen.stream_peer_port = request.client.port if request.client else 0
             return StreamingResponse(self._events(body.get("events", 3), body.get("delay_s", 0.0)),
                                      media_type="text/event-stream")
-        return JSONResponse({"answer": f"ответ от {self.name}", "colour": self.name, "echo": body})
+        # All Cyrillic, so that the answer checks (the shadow phase) find both colours' answers Russian.
+        spoken = {"blue": "синего", "green": "зелёного"}.get(self.name, "тестового")
+        return JSONResponse({"answer": f"ответ от {spoken} сервера", "colour": self.name, "echo": body})
 
     async def _events(self, count: int, delay_s: float):
         self.seen.streams_open += 1

@@ -128,7 +128,9 @@ class MarkupReady(HttpUpstream):
 
 @pytest.fixture
 def console_router(start_router, upstreams, tmp_path: Path):
-    env = {**FAST, "BLUEGREEN_ANALYTICS__PATH": str(tmp_path / "analytics.jsonl")}
+    # The shadow phase on (the test servers answer a short Russian line, alike for both colours).
+    env = {**FAST, "BLUEGREEN_ANALYTICS__PATH": str(tmp_path / "analytics.jsonl"),
+           "BLUEGREEN_ROLLOUT__SHADOW__ENABLED": "true", "BLUEGREEN_ROLLOUT__SHADOW__MIN_PAIRS": "5"}
     return start_router(upstreams[Colour.blue].url, upstreams[Colour.green].url, env=env)
 
 
@@ -157,15 +159,20 @@ def test_console_follows_a_rollout_and_acts_only_with_the_token(browser: WebDriv
     assert load.failures == []
     assert text(browser, "#verdict") == "passed"
     wait_text(browser, "#events", "promoted")
+    assert "mirrored pairs" in text(browser, "#shadow-summary") and text(browser, "#shadow-canary") == "green"
     assert console_errors(browser) == []  # the whole rollout, drawn live, without one error
 
-    # Roll back, with the token: a new rollout (blue is the canary now) stopped at its first step.
-    fill(browser, "start-steps", "50,100")
-    fill(browser, "start-interval", "60")
-    browser.find_element(By.ID, "start").click()
-    wait_text(browser, "#phase", "^progressing$")
-    browser.find_element(By.CSS_SELECTOR, "[data-action=rollback]").click()
-    wait_text(browser, "#phase", "^rolled_back$")
+    # Roll back, with the token: a new rollout (blue is the canary now: the shadow figures say so)
+    # stopped at its first step.
+    with LoadDriver(url) as more_load:
+        fill(browser, "start-steps", "50,100")
+        fill(browser, "start-interval", "60")
+        browser.find_element(By.ID, "start").click()
+        wait_text(browser, "#phase", "^progressing$")
+        assert text(browser, "#shadow-canary") == "blue" and "failed on blue" in text(browser, "#shadow-summary")
+        browser.find_element(By.CSS_SELECTOR, "[data-action=rollback]").click()
+        wait_text(browser, "#phase", "^rolled_back$")
+    assert more_load.failures == []
     assert "rollback: done" in text(browser, "#action-result")
     wait_text(browser, "#weights-text", "^blue 0 % · green 100 %$")
     assert admin_status(url)["weights"]["green"] == 100
@@ -173,8 +180,8 @@ def test_console_follows_a_rollout_and_acts_only_with_the_token(browser: WebDriv
     # Every question of the load, under its category, from the router's analytics (read every 10 s).
     rows = "return [...document.querySelectorAll('#analytics tbody tr')].map(r => [...r.cells].map(c => c.textContent))"
     WebDriverWait(browser, 25, poll_frequency=0.2).until(
-        lambda d: ["contracts", str(load.answered)] in [row[:2] for row in d.execute_script(rows)],
-        message=f"the analytics panel never counted the load's {load.answered} requests")
+        lambda d: ["contracts", str(load.answered + more_load.answered)] in [row[:2] for row in d.execute_script(rows)],
+        message=f"the analytics panel never counted the load's {load.answered + more_load.answered} requests")
 
     # Without the token the page says it is read-only, and the API's refusal is shown as it is.
     browser.find_element(By.ID, "token-forget").click()

@@ -117,20 +117,32 @@ function drawChart(svg, pick) {
   svg.replaceChildren(...lines, label);
 }
 
+const ANSWER_CHECKS = ["empty", "wrong_language", "repetitive", "truncated", "refusal"];
+
 function showShadow(status) {
   const block = document.getElementById("shadow-block");
   const shadow = status.shadow;
   block.hidden = !shadow || !shadow.pairs;
   if (block.hidden) return;
-  let summary = `${shadow.pairs} mirrored pairs, ${shadow.skipped} skipped (busy), ${shadow.green_errors} failed on green`;
+  const canary = shadow.canary, stable = shadow.stable;  // the canary is blue when green is the stable colour
+  let summary = `${shadow.pairs} mirrored pairs, ${shadow.skipped} skipped (busy), ${shadow.canary_errors} failed on ${canary}`;
   if (shadow.length_ratio_p50 !== null && shadow.length_ratio_p50 !== undefined) {
-    summary += ` · median length green/blue ${shadow.length_ratio_p50.toFixed(2)}`;
+    summary += ` · median length ${canary}/${stable} ${shadow.length_ratio_p50.toFixed(2)}`;
+  }
+  if (shadow.chrf_p50 !== null && shadow.chrf_p50 !== undefined) {
+    summary += ` · median chrF ${shadow.chrf_p50.toFixed(1)}`;
+  }
+  const gaps = [shadow[canary].gap_p95_s, shadow[stable].gap_p95_s];
+  if (gaps.every((gap) => gap !== null && gap !== undefined)) {
+    summary += ` · stream gap p95 ${canary} ${seconds(gaps[0])} / ${stable} ${seconds(gaps[1])}`;
   }
   setText("shadow-summary", summary);
-  const rows = Object.keys(shadow.green).map((check) =>
-    el("tr", { class: shadow.green[check] > shadow.blue[check] ? "worse" : null },
-      el("td", {}, check.replaceAll("_", " ")), el("td", {}, percent(shadow.green[check])),
-      el("td", {}, percent(shadow.blue[check]))));
+  setText("shadow-canary", canary);
+  setText("shadow-stable", stable);
+  const rows = ANSWER_CHECKS.map((check) =>
+    el("tr", { class: shadow[canary][check] > shadow[stable][check] ? "worse" : null },
+      el("td", {}, check.replaceAll("_", " ")), el("td", {}, percent(shadow[canary][check])),
+      el("td", {}, percent(shadow[stable][check]))));
   document.querySelector("#shadow-checks tbody").replaceChildren(...rows);
 }
 
