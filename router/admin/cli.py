@@ -288,9 +288,12 @@ def update(source: Annotated[str, typer.Option(help="the model's URL, a models.j
            timeout: Annotated[float, typer.Option(min=1, help="seconds without a byte before a download "
                                                               "attempt gives up")] = 60.0,
            dry_run: Annotated[bool, typer.Option("--dry-run", help="report what would happen, change nothing")] = False,
+           retry_rejected: Annotated[bool, typer.Option(
+               "--retry-rejected", help="forget the rejection of the version the source offers now and try it "
+                                        "again (exit 1 when that version is not rejected)")] = False,
            yes: Annotated[bool, typer.Option("--yes", "-y", help="do not ask before the cutover")] = False) -> None:
-    """Check the source for a new model version; download, verify, and cut over to it: exit 0 updated
-    or already current, 2 rejected (checksum, or the cutover rolled back), 1 could not run."""
+    """Check the source for a new model version; download, verify, and cut over to it: exit 0 updated,
+    already current or already rejected, 2 rejected (checksum, or the cutover rolled back), 1 could not run."""
     from router.update.command import run_update_command
     from router.update.plan import check_version
     from router.update.update import UpdateRequest
@@ -303,7 +306,7 @@ def update(source: Annotated[str, typer.Option(help="the model's URL, a models.j
         raise typer.BadParameter(str(exc)) from exc
     request = UpdateRequest(router=router, source=source, name=name, models_dir=models_dir.resolve(), sha256=sha256,
                             engine=engine, steps=_parse_steps(steps), interval_s=interval, keep=keep,
-                            dry_run=dry_run, timeout_s=timeout)
+                            dry_run=dry_run, timeout_s=timeout, retry_rejected=retry_rejected)
     raise typer.Exit(run_update_command(request, follow_live, out, console, None if yes else typer.confirm))
 
 

@@ -1,7 +1,8 @@
 """`bluegreen update` from the command line: run one update, print its summary, pick the exit code.
 
 0 updated, already current, already rejected, or a dry run; 2 rejected now (checksum mismatch, or
-the cutover rolled back / the canary failed); 1 could not run (source, disk, lock, router, arguments).
+the cutover rolled back / the canary failed); 1 could not run (source, disk, lock, router, arguments,
+--retry-rejected of a version that is not rejected).
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from router.update.errors import UpdateFailed
-from router.update.plan import Candidate, to_prune
+from router.update.plan import Candidate, retry_rejected, stale_parts, to_prune
 
 RECORD, CURRENT, STAGING, LOCK = "update.json", "current", ".staging", "update.lock"
 
@@ -91,6 +91,34 @@ class ModelsDir:
         data.setdefault("rejected", {})[candidate.fingerprint] = {
             "version": candidate.version, "reason": reason[:500], "date": _today()}
         self._write(data)
+
+    def retry(self, candidate: Candidate) -> str:
+        """Forget `candidate`'s rejection (--retry-rejected); what was forgotten. UpdateFailed, with the
+        record untouched, when it is not rejected."""
+        try:
+            retry = retry_rejected(candidate, self.read())
+        except ValueError as exc:
+            raise UpdateFailed(str(exc)) from exc
+        self._write(retry.record)
+        return retry.why
+
+    def prune_staging(self, candidate: Candidate) -> list[tuple[str, int]]:
+        """Delete partial downloads of versions other than `candidate` (the source no longer offers
+        them, so nothing will resume them); (name, bytes) of each one removed."""
+        folder = self.root / STAGING
+        names = [path.name for path in folder.iterdir() if path.is_file()] if folder.is_dir() else []
+        removed = []
+        for name in stale_parts(names, self.staging(candidate).name):
+            path = folder / name
+            try:
+                size = path.stat().st_size
+                path.unlink()
+            except FileNotFoundError:
+                continue
+            except OSError as exc:
+                raise UpdateFailed(f"cannot remove the stale partial download {path}: {exc.strerror or exc}") from exc
+            removed.append((name, size))
+        return removed
 
     def prune(self, keep: int) -> list[str]:
         """Delete installed versions beyond the newest `keep`, never the current or the previous one."""

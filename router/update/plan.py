@@ -1,4 +1,5 @@
-"""Pure decisions of an update: is the source's model new, was it rejected, which versions to prune."""
+"""Pure decisions of an update: is the source's model new, was it rejected, which versions and partial
+downloads to prune, what a retry of a rejected version forgets."""
 
 from __future__ import annotations
 
@@ -50,6 +51,36 @@ def decide(candidate: Candidate, record: dict[str, Any]) -> Decision:
                                          "until the source publishes another file")
     was = f" (current: {current['version']})" if current.get("version") else " (none installed by update yet)"
     return Decision(Action.update, f"{candidate.name} {candidate.version} is new{was}")
+
+
+@dataclass(frozen=True)
+class Retry:
+    """The record without the rejection of the version the source offers now (--retry-rejected)."""
+
+    record: dict[str, Any]
+    why: str
+
+
+def retry_rejected(candidate: Candidate, record: dict[str, Any]) -> Retry:
+    """Forget `candidate`'s rejection (and nothing else); ValueError saying why when it is not rejected,
+    so a --retry-rejected left in a script never updates to a version nobody meant to retry."""
+    rejected = dict(record.get("rejected") or {})
+    entry = rejected.pop(candidate.fingerprint, None)
+    if entry is None:
+        now = decide(candidate, record)
+        others = sorted({str(item.get("version", "?")) for item in rejected.values()})
+        also = f"; rejected earlier: {', '.join(others)} (files the source no longer offers)" if others else ""
+        raise ValueError(f"--retry-rejected: {candidate.name} {candidate.version} is not rejected ({now.why}), so "
+                         f"there is nothing to retry{also}; run without --retry-rejected")
+    why = (f"{candidate.name} {candidate.version} was rejected on {entry.get('date', '?')} "
+           f"({entry.get('reason', 'no reason recorded')})")
+    return Retry({**record, "rejected": rejected}, why)
+
+
+def stale_parts(names: list[str], keep: str) -> list[str]:
+    """The partial downloads in .staging/ to delete: every `.part` but `keep` (the candidate's, resumed
+    by this run). Other files (a concurrent run's write probe) are not ours to delete."""
+    return sorted(name for name in names if name.endswith(".part") and name != keep)
 
 
 def version_of(fingerprint: str, last_modified: str | None = None) -> str:

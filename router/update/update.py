@@ -1,5 +1,8 @@
 """One update run: check → download → verify → hand to the router → cutover → record the outcome.
 
+A real run first prunes partial downloads of versions no longer offered and, with --retry-rejected,
+forgets the offered version's rejection: both under the lock, both said on the console.
+
 Every step that changes something is also a router event (`update_*`, next to the router's own
 `model_set` and rollout events), so `bluegreen events` tells the whole story in one place; the
 console shows progress and ends with a summary of the steps and their times.
@@ -26,7 +29,7 @@ from router.update.download import fetch, verify
 from router.update.errors import UpdateFailed, UpdateRejected
 from router.update.history import ModelsDir
 from router.update.lock import UpdateLock
-from router.update.plan import Action, Candidate, check_sha256, decide
+from router.update.plan import Action, Candidate, check_sha256, decide, retry_rejected
 from router.update.source import check_source
 
 FINISHED_PHASES = {"idle", "promoted", "rolled_back", "failed"}
@@ -49,6 +52,7 @@ class UpdateRequest:
     keep: int = 3
     dry_run: bool = False
     timeout_s: float = 60.0
+    retry_rejected: bool = False  # forget the rejection of the version the source offers, then update
 
 
 class Outcome(StrEnum):
@@ -98,8 +102,9 @@ class Updater:
             status = self.client.status()
             canary = "green" if status["stable"] == "blue" else "blue"
             candidate = self._candidate()
-            decision = decide(candidate, self.models.read())
-            detail.append(decision.why)
+            record, retried = self._record(candidate)
+            decision = decide(candidate, record)
+            detail.append(decision.why + (f" (retried: {retried})" if retried else ""))
         if decision.action is not Action.update:
             self.note("update_checked", decision.why)
             return self._done(Outcome.current if decision.action is Action.current else Outcome.already_rejected,
@@ -111,7 +116,8 @@ class Updater:
                                "again")
         if request.dry_run:
             size = f"{candidate.size / 1e6:.1f} MB" if candidate.size is not None else "unknown size"
-            plan = (f"{decision.why}. Would download {candidate.location} ({size}) to "
+            forget = f"Would forget that {retried} and try it again. " if retried else ""
+            plan = (f"{forget}{decision.why}. Would download {candidate.location} ({size}) to "
                     f"{self.models.installed(candidate)}, verify "
                     f"{'sha256 ' + candidate.sha256[:12] + '…' if candidate.sha256 else 'its size only (no sha256)'}, "
                     f"start {canary} on it and run a cutover {status['stable']} → {canary}")
@@ -120,6 +126,18 @@ class Updater:
         self.models.prepare()
         with UpdateLock(self.models.lock_path):
             return self._update(candidate, canary)
+
+    def _record(self, candidate: Candidate) -> tuple[dict[str, Any], str]:
+        """The record the decision reads, and (--retry-rejected) the rejection to forget: only read here;
+        a real run forgets it under the lock."""
+        record = self.models.read()
+        if not self.request.retry_rejected:
+            return record, ""
+        try:
+            retry = retry_rejected(candidate, record)
+        except ValueError as exc:
+            raise UpdateFailed(str(exc)) from exc
+        return retry.record, retry.why
 
     def _candidate(self) -> Candidate:
         request = self.request
@@ -135,6 +153,16 @@ class Updater:
         return candidate
 
     def _update(self, candidate: Candidate, canary: str) -> Run:
+        started = time.monotonic()
+        removed = self.models.prune_staging(candidate)
+        if removed:  # a summary row only when there was something to clean
+            cleaned = "removed stale partial downloads: " + ", ".join(f"{name} ({size / 1e6:.1f} MB)"
+                                                                      for name, size in removed)
+            self.run.steps.append(("clean staging", time.monotonic() - started, cleaned))
+            self.console.print(cleaned)
+        if self.request.retry_rejected:
+            retried = self.models.retry(candidate)
+            self.note("update_retried", f"forgot that {retried} (--retry-rejected); trying it again")
         decision = decide(candidate, self.models.read())  # a run that held the lock before may have done it
         if decision.action is not Action.update:
             return self._done(Outcome.current if decision.action is Action.current else Outcome.already_rejected,

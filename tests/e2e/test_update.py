@@ -88,12 +88,16 @@ def test_a_new_file_is_downloaded_resumed_verified_and_promoted_under_load(route
     first_event = events(router.url)[-1]["id"]
     host.reset()
     host.cut_after = size // 2  # the connection drops halfway through
+    stale = models / "saiga" / ".staging" / "1-saiga-v1.gguf.part"  # a version the source no longer offers
+    stale.parent.mkdir(parents=True)
+    stale.write_bytes(b"GGUF" * 1000)
 
     with LoadDriver(router.url) as load:
         done = update(router, "--source", source, "--name", "saiga", "--models-dir", str(models), "--sha256", digest,
                       *STEPS)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "updated" in done.stdout and "promoted" in done.stdout
+    assert "removed stale partial downloads: 1-saiga-v1.gguf.part" in done.stderr and "1-saiga-v1" in done.stdout
     # Resumed, not restarted: the second request asked for the rest, and the host sent the file once.
     assert host.ranges == [None, f"bytes={size // 2}-"] and host.bytes_served == size
     assert load.failures == [] and load.colours[canary] > 0
@@ -150,6 +154,27 @@ def test_a_model_that_cannot_start_is_rejected_and_not_tried_again(router, host,
     again = update(router, "--source", source, "--name", "broken", "--models-dir", str(models))
     assert again.returncode == 0 and "already rejected" in again.stdout, again.stdout + again.stderr
     assert admin_status(router.url)["rollout"]["id"] == status["rollout"]["id"]  # no new rollout
+
+    # --retry-rejected: refused for a version that is not rejected, reported by a dry run, then done.
+    record_text = (models / "broken" / "update.json").read_text()
+    last = events(router.url)[-1]["id"]
+    refused = update(router, "--source", f"{host.url}/saiga-v2.gguf", "--name", "broken", "--models-dir", str(models),
+                     "--retry-rejected")
+    assert refused.returncode == 1 and "is not rejected" in refused.stderr, refused.stdout + refused.stderr
+    dry = update(router, "--source", source, "--name", "broken", "--models-dir", str(models), "--retry-rejected",
+                 "--dry-run")
+    assert dry.returncode == 0 and "Would forget that broken 9 was rejected" in dry.stdout.replace("\n", " "), \
+        dry.stdout + dry.stderr
+    assert (models / "broken" / "update.json").read_text() == record_text and events(router.url)[-1]["id"] == last
+    retried = update(router, "--source", source, "--name", "broken", "--models-dir", str(models), "--retry-rejected",
+                     *STEPS)
+    assert retried.returncode == 2 and "forgot that broken 9 was rejected" in retried.stderr.replace("\n", " "), \
+        retried.stdout + retried.stderr
+    kinds = [e["kind"] for e in events(router.url) if e["id"] > last]
+    assert kinds[0] == "update_retried" and "rollout_started" in kinds and kinds[-1] == "update_rejected", kinds
+    assert admin_status(router.url)["rollout"]["id"] != status["rollout"]["id"]  # tried again for real
+    record = json.loads((models / "broken" / "update.json").read_text())
+    assert [entry["version"] for entry in record["rejected"].values()] == ["9"]  # and rejected again
 
 
 def test_one_run_at_a_time(router, host, tmp_path) -> None:

@@ -54,6 +54,36 @@ def test_a_rejection_is_recorded_by_fingerprint(tmp_path: Path) -> None:
     assert not (models.root / "current").exists()
 
 
+def test_a_retry_forgets_the_rejection_on_disk_and_a_refusal_leaves_the_record(tmp_path: Path) -> None:
+    models = ModelsDir(tmp_path, "saiga")
+    models.prepare()
+    models.rejected(candidate("7"), "cutover rolled back: error rate 40 %")
+    models.rejected(candidate("6"), "canary failed")
+    before = models.record_path.read_text()
+    with pytest.raises(UpdateFailed, match="saiga 8 is not rejected"):
+        models.retry(candidate("8"))
+    assert models.record_path.read_text() == before
+    assert "saiga 7 was rejected on" in models.retry(candidate("7"))
+    assert decide(candidate("7"), models.read()).action == "update"
+    assert decide(candidate("6"), models.read()).action == "rejected"
+
+
+def test_stale_partial_downloads_are_removed_and_the_candidates_is_kept(tmp_path: Path) -> None:
+    models = ModelsDir(tmp_path, "saiga")
+    models.prepare()
+    staging = models.root / ".staging"
+    keep = models.staging(candidate("3"))
+    keep.write_bytes(b"x" * 10)
+    models.staging(candidate("2")).write_bytes(b"x" * 2000)
+    (staging / "1-old.gguf.part").write_bytes(b"")
+    (staging / ".write-test-1").write_bytes(b"")  # another run's probe: not a download
+    assert models.prune_staging(candidate("3")) == [("1-old.gguf.part", 0), ("2-saiga.gguf.part", 2000)]
+    assert sorted(path.name for path in staging.iterdir()) == [".write-test-1", keep.name]
+    assert keep.read_bytes() == b"x" * 10
+    assert models.prune_staging(candidate("3")) == []
+    assert ModelsDir(tmp_path, "absent").prune_staging(candidate("3")) == []  # no folder yet
+
+
 def test_an_unwritable_models_dir_is_a_clear_error(tmp_path: Path) -> None:
     blocker = tmp_path / "models"
     blocker.write_text("a file, not a folder")

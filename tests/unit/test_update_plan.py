@@ -12,7 +12,9 @@ from router.update.plan import (
     check_sha256,
     check_version,
     decide,
+    retry_rejected,
     space_needed,
+    stale_parts,
     to_prune,
     version_of,
 )
@@ -41,6 +43,33 @@ def test_a_rejected_fingerprint_is_not_tried_again_until_it_changes() -> None:
     decision = decide(candidate("f1"), record)
     assert decision.action is Action.rejected and "error rate" in decision.why
     assert decide(candidate("f2"), record).action is Action.update
+
+
+def test_a_retry_forgets_only_the_rejection_of_the_offered_version() -> None:
+    record = {"current": {"version": "1", "fingerprint": "f1"},
+              "rejected": {"f2": {"version": "2", "reason": "cutover rolled back: error rate", "date": "d2"},
+                           "f0": {"version": "0", "reason": "canary failed", "date": "d0"}}}
+    retry = retry_rejected(candidate("f2"), record)
+    assert retry.record == {"current": record["current"], "rejected": {"f0": record["rejected"]["f0"]}}
+    assert "saiga 2 was rejected on d2" in retry.why and "error rate" in retry.why
+    assert decide(candidate("f2"), retry.record).action is Action.update
+    assert "f2" in record["rejected"]  # the caller's record is not changed: a dry run writes nothing
+
+
+@pytest.mark.parametrize(("fingerprint", "says"), [("f1", "already current"), ("f3", "is new (current: 1)")])
+def test_a_retry_of_a_version_that_is_not_rejected_is_refused_and_says_why(fingerprint: str, says: str) -> None:
+    record = {"current": {"version": "1", "fingerprint": "f1"}, "rejected": {"f0": {"version": "0"}}}
+    with pytest.raises(ValueError, match="is not rejected") as refused:
+        retry_rejected(candidate(fingerprint), record)
+    assert says in str(refused.value) and "rejected earlier: 0" in str(refused.value)
+    with pytest.raises(ValueError, match="nothing to retry; run without --retry-rejected"):
+        retry_rejected(candidate("f2"), {})
+
+
+def test_stale_parts_are_every_partial_download_but_the_candidates() -> None:
+    names = ["3-saiga.gguf.part", "2-saiga.gguf.part", "4-other.gguf.part", ".write-test-77", "notes.txt"]
+    assert stale_parts(names, "3-saiga.gguf.part") == ["2-saiga.gguf.part", "4-other.gguf.part"]
+    assert stale_parts([], "3-saiga.gguf.part") == []
 
 
 @given(st.lists(st.tuples(st.text("abc123", min_size=1, max_size=4), st.floats(0, 1e9)), unique_by=lambda v: v[0]),
