@@ -79,18 +79,48 @@ def _proxied(operation: dict[str, Any], session_header: str) -> dict[str, Any]:
     return operation
 
 
+SCHEMA_REF = "#/components/schemas/"
+
+
+def _refs(node: Any) -> set[str]:
+    """The component schema names `node` points at with `$ref`, at any depth."""
+    if isinstance(node, dict):
+        found = {ref[len(SCHEMA_REF):] for key, ref in node.items()
+                 if key == "$ref" and isinstance(ref, str) and ref.startswith(SCHEMA_REF)}
+        return found.union(*(_refs(value) for value in node.values()))
+    if isinstance(node, list):
+        return set().union(*(_refs(item) for item in node))
+    return set()
+
+
+def reachable_schemas(roots: Any, schemas: dict[str, Any]) -> set[str]:
+    """The names in `schemas` that `roots` uses, directly or through other schemas (cycles included)."""
+    seen: set[str] = set()
+    pending = _refs(roots)
+    while pending:
+        name = pending.pop()
+        if name in seen or name not in schemas:
+            continue
+        seen.add(name)
+        pending |= _refs(schemas[name]) - seen
+    return seen
+
+
 def with_public_routes(own: dict[str, Any], backend: dict[str, Any], session_header: str) -> dict[str, Any]:
-    """`own` (the router's document) with the backend's public paths and the schemas they use."""
+    """`own` (the router's document) with the backend's public paths and only the schemas they use: the
+    backend's admin and internal schemas stay out of the router's document."""
     merged = copy.deepcopy(own)
     schemas = merged.setdefault("components", {}).setdefault("schemas", {})
+    public = {path: operations for path, operations in backend.get("paths", {}).items()
+              if path.startswith(PUBLIC_PREFIXES)}
     theirs: dict[str, Any] = backend.get("components", {}).get("schemas", {})
-    renames = {name: f"backend_{name}" for name, schema in theirs.items() if name in schemas and schemas[name] != schema}
-    for name, schema in theirs.items():
-        schemas[renames.get(name, name)] = _renamed_refs(schema, renames)
-    for path, operations in backend.get("paths", {}).items():
-        if path.startswith(PUBLIC_PREFIXES):
-            merged["paths"][path] = {method: _proxied(_renamed_refs(op, renames), session_header)
-                                     for method, op in operations.items()}
+    used = reachable_schemas(public, theirs)
+    renames = {name: f"backend_{name}" for name in used if name in schemas and schemas[name] != theirs[name]}
+    for name in sorted(used):
+        schemas[renames.get(name, name)] = _renamed_refs(theirs[name], renames)
+    for path, operations in public.items():
+        merged["paths"][path] = {method: _proxied(_renamed_refs(op, renames), session_header)
+                                 for method, op in operations.items()}
     return merged
 
 

@@ -15,7 +15,8 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from bluegreen_common.http_errors import error_responses
 from router.admin.bodies import ModelBody, NoteBody, RolloutBody, WeightsBody
-from router.analytics.summary import By, read_records, summarize
+from router.analytics.reader import RecordCache
+from router.analytics.summary import By
 from router.errors import CommandRefused, NginxError, RolloutBlocked, StateUnavailable
 from router.events import EventDraft
 from router.rollout.machine import FINISHED, Phase
@@ -289,6 +290,9 @@ async def analytics(request: Request, _: Annotated[str, Depends(reader)],
         raise HTTPException(404, "analytics are off; set analytics.enabled (BLUEGREEN_ANALYTICS__ENABLED=true) "
                                  "and restart the router")
     since = None if days is None else datetime.now(UTC) - timedelta(days=days)
-    records = await asyncio.to_thread(read_records, options.path, since)
-    return {"path": str(options.path), "days": days, "by": by, "total": summarize(records)[0].to_dict(),
-            "rows": [row.to_dict() for row in summarize(records, by)]}
+    cache = getattr(request.app.state, "analytics_records", None)
+    if cache is None or cache.path != options.path:  # one per router, whoever asks: only new bytes are read
+        cache = request.app.state.analytics_records = RecordCache(options.path)
+    total, rows = await asyncio.to_thread(cache.summary, by, since)
+    return {"path": str(options.path), "days": days, "by": by, "total": total.to_dict(),
+            "rows": [row.to_dict() for row in rows]}

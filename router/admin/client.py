@@ -12,6 +12,18 @@ import httpx
 from router.errors import AdminError
 
 
+def error_message(response: httpx.Response) -> str:
+    """The message of the admin API's `{"error": {...}}` envelope (every 4xx and 5xx it answers, its 422s
+    included); the raw text when something in between (a proxy) answered instead."""
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text
+    error = body.get("error") if isinstance(body, dict) else None
+    message = error.get("message") if isinstance(error, dict) else None
+    return str(message) if message else response.text
+
+
 class AdminClient:
     def __init__(self, router_url: str, token: str | None = None, timeout_s: float = 30.0) -> None:
         self.router_url = router_url.rstrip("/")
@@ -31,12 +43,7 @@ class AdminClient:
         if response.status_code < 400:
             answer: dict[str, Any] = response.json()
             return answer
-        try:
-            detail = response.json().get("detail") or response.json().get("error", {}).get("message")
-        except ValueError:
-            detail = response.text
-        if isinstance(detail, list):
-            detail = "; ".join(f"{'.'.join(map(str, d.get('loc', [])))}: {d.get('msg')}" for d in detail)
+        detail = error_message(response)
         hint = {401: " (export BLUEGREEN_ADMIN_TOKEN)", 403: " (check BLUEGREEN_ADMIN_TOKEN)"}.get(response.status_code, "")
         raise AdminError(f"the router answered {response.status_code}: {detail}{hint}")
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
@@ -69,13 +69,13 @@ def read_records(path: Path, since: datetime | None = None,
             if not isinstance(record, dict):
                 warn(f"{file}: skipped line {number}, which is not a record")
                 continue
-            if since is not None and not _at_or_after(record.get("timestamp"), since):
+            if since is not None and not at_or_after(record.get("timestamp"), since):
                 continue
             records.append(record)
     return records
 
 
-def _at_or_after(timestamp: Any, since: datetime) -> bool:
+def at_or_after(timestamp: Any, since: datetime) -> bool:
     try:
         return datetime.fromisoformat(str(timestamp)) >= since
     except ValueError:
@@ -97,22 +97,35 @@ def group_key(record: dict[str, Any], by: By) -> str:
     return str(value) if value else ("anonymous" if by == "tier" else "none")
 
 
-def _numbers(records: Iterable[dict[str, Any]], name: str) -> list[float]:
-    return [float(r[name]) for r in records if isinstance(r.get(name), int | float) and not isinstance(r.get(name), bool)]
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
 def summary_row(key: str, records: list[dict[str, Any]]) -> SummaryRow:
-    errors = sum(1 for r in records if isinstance(r.get("status"), int) and r["status"] >= ERROR_STATUS)
-    times, ttfts = _numbers(records, "response_time_s"), _numbers(records, "ttft_s")
-    answered = [r for r in records if r.get("colour") and isinstance(r.get("status"), int) and r["status"] < 400]
-    lengths = _numbers(answered, "answer_length")
+    """One pass over the records: the console's panel sums up every record of the window."""
+    errors, prompt, completion = 0, 0.0, 0.0
+    times: list[float] = []
+    ttfts: list[float] = []
+    lengths: list[float] = []
+    for r in records:
+        status = r.get("status")
+        if isinstance(status, int) and status >= ERROR_STATUS:
+            errors += 1
+        if (time_s := _number(r.get("response_time_s"))) is not None:
+            times.append(time_s)
+        if (ttft := _number(r.get("ttft_s"))) is not None:
+            ttfts.append(ttft)
+        answered = r.get("colour") and isinstance(status, int) and status < 400
+        if answered and (length := _number(r.get("answer_length"))) is not None:
+            lengths.append(length)
+        prompt += _number(r.get("prompt_tokens")) or 0.0
+        completion += _number(r.get("completion_tokens")) or 0.0
     return SummaryRow(
         key=key, requests=len(records), errors=errors, error_rate=errors / len(records) if records else 0.0,
         p50_s=percentile(times, 0.50), p95_s=percentile(times, 0.95),
         ttft_p50_s=percentile(ttfts, 0.50), ttft_p95_s=percentile(ttfts, 0.95),
         mean_answer_length=sum(lengths) / len(lengths) if lengths else None,
-        prompt_tokens=int(sum(_numbers(records, "prompt_tokens"))),
-        completion_tokens=int(sum(_numbers(records, "completion_tokens"))),
+        prompt_tokens=int(prompt), completion_tokens=int(completion),
     )
 
 

@@ -12,6 +12,8 @@ from hypothesis import strategies as st
 from rich.console import Console
 
 from router.analytics.command import run_analytics
+from router.analytics.reader import RecordCache
+from router.analytics.rotation import RotatingLines
 from router.analytics.summary import percentile, read_records, summarize
 
 
@@ -131,3 +133,70 @@ def test_the_groups_add_up_to_the_total_and_percentiles_stay_within_the_data(rec
         assert 0 <= row.error_rate <= 1
         if row.p50_s is not None:
             assert min(times) <= row.p50_s <= row.p95_s <= max(times)
+
+
+def test_the_cache_reads_only_new_bytes_and_never_a_rotated_file_again(tmp_path: Path) -> None:
+    path = tmp_path / "analytics.jsonl"
+    lines = RotatingLines(path, max_bytes=2000, keep=3)
+    lines.write(json.dumps(record(time_s=i)) for i in range(30))  # several files
+    cache = RecordCache(path)
+    assert cache.records() == read_records(path)
+    first = cache.bytes_read
+    assert first == sum(f.stat().st_size for f in tmp_path.iterdir())
+    assert cache.records() == read_records(path) and cache.bytes_read == first  # nothing changed: nothing read
+    lines.write([json.dumps(record(time_s=99.0))])
+    before = path.stat().st_size
+    assert cache.records() == read_records(path)
+    assert cache.bytes_read - first <= before  # the current file's new line (or the new file after a rotation)
+    lines.write(json.dumps(record(time_s=100 + i)) for i in range(20))  # rotates: old files renamed, one dropped
+    lines.close()
+    read = cache.bytes_read
+    assert cache.records() == read_records(path)
+    assert cache.bytes_read - read < sum(f.stat().st_size for f in tmp_path.iterdir())  # renamed files not re-read
+
+
+def test_the_cache_restarts_a_truncated_file_and_rereads_a_torn_tail_until_it_ends(tmp_path: Path) -> None:
+    path = tmp_path / "analytics.jsonl"
+    write(path, [record(), record(colour="green")], tail='{"colour": "bl')
+    cache, warnings = RecordCache(path), []
+    assert [r["colour"] for r in cache.records(warn=warnings.append)] == ["blue", "green"]
+    assert warnings == [f"{path}: skipped a torn last line"]
+    with path.open("a") as file:
+        file.write('ue", "status": 200}\n')
+    assert [r["colour"] for r in cache.records()] == ["blue", "green", "blue"]
+    write(path, [record(colour="green")])  # truncated and rewritten, shorter
+    assert [r["colour"] for r in cache.records()] == ["green"]
+    with path.open("a") as file:
+        file.write("not json\n")
+    assert [r["colour"] for r in cache.records(warn=warnings.append)] == ["green"]
+    assert warnings[-1] == f"{path}: skipped line 2, which is not JSON"
+
+
+def test_the_cache_filters_by_day_and_keeps_only_the_summary_fields(tmp_path: Path) -> None:
+    path = tmp_path / "analytics.jsonl"
+    write(path, [{**record(day="2026-11-01"), "question_hash": "x"}, record(day="2026-11-30")])
+    cache = RecordCache(path)
+    assert [r["timestamp"][:10] for r in cache.records(since=datetime(2026, 11, 15, tzinfo=UTC))] == ["2026-11-30"]
+    assert "question_hash" not in cache.records()[0]
+    assert summarize(cache.records(), "day") == summarize(read_records(path), "day")
+
+
+def test_the_cached_summary_matches_a_fresh_one_as_files_grow_and_the_window_moves(tmp_path: Path) -> None:
+    path = tmp_path / "analytics.jsonl"
+    write(path, [record(day="2026-11-10"), record(day="2026-11-20", status=502), record(day="2026-11-28")])
+    cache = RecordCache(path)
+
+    def fresh(since: datetime | None) -> tuple:
+        chosen = read_records(path, since)
+        return summarize(chosen)[0], summarize(chosen, "day")
+
+    for day in (None, 5, 15, 25, 29, 15):
+        since = None if day is None else datetime(2026, 11, day, tzinfo=UTC)
+        assert cache.summary("day", since) == fresh(since)
+    since = datetime(2026, 11, 15, tzinfo=UTC)
+    first = cache.summary("day", since)
+    assert cache.summary("day", datetime(2026, 11, 16, tzinfo=UTC)) is first  # same records in the window: reused
+    with path.open("a") as file:
+        file.write(json.dumps(record(day="2026-11-29", colour="green")) + "\n")
+    grown = cache.summary("day", since)
+    assert grown == fresh(since) and grown[0].requests == first[0].requests + 1
