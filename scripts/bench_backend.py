@@ -22,8 +22,10 @@ import statistics
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psutil
@@ -79,10 +81,10 @@ def api_run(client: httpx.Client, backend: psutil.Process, tokens: int) -> Run:
 
 
 def rss_mb(client: httpx.Client) -> float:
-    return client.get("/stats").json()["memory"]["rss_mb"]
+    return float(client.get("/stats").json()["memory"]["rss_mb"])
 
 
-def bench(name: str, engine: Engine, args: list[str], rounds: int, tokens: int, leak_requests: int, logs: Path) -> dict:
+def bench(name: str, engine: Engine, args: list[str], rounds: int, tokens: int, leak_requests: int, logs: Path) -> dict[str, Any]:
     engine.load()
     with BackendProcess(args, logs / f"bench-{name}.log") as backend, httpx.Client(base_url=backend.url, timeout=120) as client:
         assert backend.pid is not None
@@ -127,7 +129,7 @@ def main() -> int:
     if not args.omp_spin:
         os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch starts, here and in the backend
     models = build_tiny_models(args.models)
-    engines = {
+    engines: dict[str, Callable[[], Engine]] = {
         "llama_cpp": lambda: LlamaCppEngine(str(models.gguf_path), LlamaCppOptions(), ChatFormat.auto, "direct"),
         "transformers": lambda: HFTransformersEngine(str(models.hf_dir), TransformersOptions(), ChatFormat.auto, "direct"),
     }

@@ -13,7 +13,9 @@ import argparse
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
 from rich.console import Console
@@ -30,7 +32,7 @@ TOKEN = "bench-rollback"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 
-def wait_for(predicate, timeout_s: float, poll_s: float = 0.005) -> float:
+def wait_for(predicate: Callable[[], bool], timeout_s: float, poll_s: float = 0.005) -> float:
     deadline = time.monotonic() + timeout_s
     while not predicate():
         if time.monotonic() > deadline:
@@ -39,7 +41,7 @@ def wait_for(predicate, timeout_s: float, poll_s: float = 0.005) -> float:
     return time.time()
 
 
-def one_run(scenario: str, step: float, logs: Path) -> dict:
+def one_run(scenario: str, step: float, logs: Path) -> dict[str, Any]:
     switch = Path(tempfile.mkdtemp()) / "fail"
     blue = EchoUpstream([], logs / "blue.log")
     green = EchoUpstream(["--fail-when", str(switch)], logs / "green.log")

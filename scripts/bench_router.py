@@ -37,7 +37,7 @@ PATH = "/api/v1/chat/legal"
 BODIES = {"json": json.dumps({"question": "Что такое договор?"}).encode(),
           "stream": json.dumps({"question": "Что такое договор?", "stream": True, "events": 8}).encode()}
 CONCURRENCY = (1, 64)
-# The issue's targets, as ratios within one run.
+# The router's targets, as ratios within one run.
 TARGET_P99_C64_S = 0.025
 TARGET_SHARE_OF_NGINX = 0.25
 TARGET_ADDED_P50_C1_S = 0.00015
@@ -91,7 +91,8 @@ def main() -> int:
     driver = pick_driver(args.driver)
     modes = args.modes.split(",")
     upstream = EchoUpstream([], args.logs / "upstream.log")
-    targets: dict[str, ServiceProcess | NginxProcess] = {"direct": upstream}
+    targets: dict[str, ServiceProcess] = {"direct": upstream}
+    ports: dict[str, int] = {}  # every target measured: the processes above, and nginx
     for client in args.clients.split(","):
         state = Path(tempfile.mkdtemp()) / "bench.db"
         targets[f"router/{client}"] = RouterProcess(
@@ -109,34 +110,34 @@ def main() -> int:
     try:
         for process in targets.values():
             process.start()
-        for process in targets.values():
+        for name, process in targets.items():
             process.wait_ready(timeout_s=30)
+            ports[name] = process.port
         if not args.no_nginx:  # the same split at 50 %, keep-alive on so the load generator can reuse connections
             options = local_nginx_options(Path(tempfile.mkdtemp()), keepalive_timeout_s=65)
             nginx = NginxProcess(options, upstream.url, upstream.url, green_bp=5000).__enter__()
-            targets["nginx"] = nginx
+            ports["nginx"] = nginx.port
         # Interleaved, so that a burst of other work on the machine falls on every target alike.
-        plan = [(t, mode, c) for _ in range(args.rounds) for mode in modes for c in CONCURRENCY for t in targets]
+        plan = [(t, mode, c) for _ in range(args.rounds) for mode in modes for c in CONCURRENCY for t in ports]
         with Progress(console=console) as progress:
             task = progress.add_task("measuring", total=len(plan))
             for target, mode, concurrency in plan:
                 progress.update(task, description=f"{mode} c={concurrency} {target}")
                 rounds.setdefault((target, mode, concurrency), []).append(
-                    measure(driver, targets[target].port, BODIES[mode], concurrency, args.seconds))
+                    measure(driver, ports[target], BODIES[mode], concurrency, args.seconds))
                 progress.advance(task)
     finally:
-        for name, process in targets.items():
-            if name != "nginx":
-                process.stop()
+        for process in targets.values():
+            process.stop()
         if nginx is not None:
             nginx.__exit__()
     results = {key: median_of(values) for key, values in rounds.items()}
-    console.print(report(results, modes, [t for t in targets if t != "direct"]))
+    console.print(report(results, modes, [t for t in ports if t != "direct"]))
     console.print(f"driver: {driver} ({'wrk, one thread' if driver == 'wrk' else 'testkit/loadgen.py, asyncio'}); "
                   f"{args.rounds} round(s) of {args.seconds:g} s, medians; nginx: one worker process, client keep-alive "
                   "on (the router's default nginx config turns it off; see README)")
-    if "nginx" in targets:
-        console.print(targets_table(results, modes, [t for t in targets if t not in ("direct", "nginx")]))
+    if "nginx" in ports:
+        console.print(targets_table(results, modes, [t for t in ports if t not in ("direct", "nginx")]))
     return 0
 
 
@@ -161,7 +162,7 @@ def report(results: dict[tuple[str, str, int], Measurement], modes: list[str], v
 
 
 def targets_table(results: dict[tuple[str, str, int], Measurement], modes: list[str], routers: list[str]) -> Table:
-    """The issue's three targets for each router client, from this run's figures."""
+    """The router's three targets for each upstream client, from this run's figures."""
     table = Table(title="Targets (ratios within this run)")
     for column in ("mode", "router", "c=64 p99 ms (≤ 25)", "c=64 req/s ÷ nginx (≥ 0.25)", "c=1 added p50 ms (≤ 0.15)"):
         table.add_column(column, justify="right")

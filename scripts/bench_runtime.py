@@ -71,6 +71,7 @@ def make(kind: str, runtime_options: RuntimeOptions, store: StateStore) -> Manag
 async def one_run(kind: str, model: Path, workdir: Path) -> dict[str, float]:
     store = StateStore(workdir / f"{kind}.db")
     runtime_options = options(kind, model, workdir / "logs")
+    assert runtime_options.blue is not None  # options() always sets both colours
     url = f"http://127.0.0.1:{runtime_options.blue.port}"
     runtime = make(kind, runtime_options, store)
     figures: dict[str, float] = {}
@@ -120,8 +121,9 @@ def main() -> None:
         medians = {kind: statistics.median(r[figure] for r in runs) if figure in runs[0] else None
                    for kind, runs in results.items()}
         local, docker = medians["local"], medians["docker"]
-        table.add_row(figure, f"{local:.3f}" if local is not None else "—", f"{docker:.3f}",
-                      f"{docker / local:.2f}" if local else "—")
+        table.add_row(figure, f"{local:.3f}" if local is not None else "—",
+                      f"{docker:.3f}" if docker is not None else "—",
+                      f"{docker / local:.2f}" if local and docker is not None else "—")
     console.print(table)
     console.print("launch: the runtime's start call; ready: start to /ready passing; takeover: a restarted "
                   "router adopting the running container until /ready (no model reload).")

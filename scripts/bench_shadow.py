@@ -81,15 +81,16 @@ def main() -> int:
             for concurrency in (1, 16):
                 results[("on", concurrency)] = measure(router.port, concurrency, args.seconds)
                 progress.advance(task)
-            process = psutil.Process(router.pid)
-            rss_before = process.memory_info().rss
+            router_process = psutil.Process(router.pid)
+            rss_before = router_process.memory_info().rss
             measure(router.port, 16, 600, max_requests=args.mirrored)
             time.sleep(1.0)  # the last mirrors finish
-            rss_after = process.memory_info().rss
+            rss_after = router_process.memory_info().rss
             progress.advance(task)
         shadow = httpx.get(f"{router.url}/admin/status", headers=AUTH).json()["shadow"]
     finally:
-        router.stop(), blue.stop(), green.stop()
+        for service in (router, blue, green):
+            service.stop()
     table = Table(title="blue's latency through the router, mirror off vs on (the shadow phase)")
     for column in ("concurrency", "mirror", "requests/s", "p50 ms", "p99 ms", "added p50 ms", "p99 ratio"):
         table.add_column(column, justify="right")

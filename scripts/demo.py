@@ -18,6 +18,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 from rich.console import Console
@@ -54,7 +55,7 @@ def wait_until_both_ready(url: str, timeout_s: float = 30.0) -> None:
     raise TimeoutError(f"the router does not see both colours ready: {backends}")
 
 
-def summary(load: LoadDriver, status: dict, outcome: int, seconds: float, faulty: bool) -> Table:
+def summary(load: LoadDriver, status: dict[str, Any], outcome: int, seconds: float, faulty: bool) -> Table:
     result = {0: "[green]promoted[/]", 2: "[yellow]green rejected (shadow checks failed, or rolled back)[/]"}.get(
         outcome, f"[red]error (exit {outcome})[/]")
     table = Table(title=f"cutover {'with a faulty green ' if faulty else ''}→ {result} in {seconds:.0f} s")
@@ -109,7 +110,8 @@ def main() -> int:
         for failure in load.failures[:5]:
             console.print(f"[red]client saw:[/] {failure}")
     finally:
-        router.stop(), blue.stop(), green.stop()
+        for service in (router, blue, green):
+            service.stop()
     console.print(f"[green]demo finished in {time.perf_counter() - started:.1f} s; router and both backends stopped[/]")
     expected = 2 if args.faulty_green else 0
     return 0 if outcome == expected and not load.failures else 1

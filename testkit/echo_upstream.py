@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 import uvicorn
+from starlette.types import Receive, Scope, Send
 
 from bluegreen_common.processes import ServiceProcess
 
@@ -23,11 +24,12 @@ EVENT = 'data: {"delta": "слово "}\n\n'.encode()
 FAIL_WHEN: str | None = None
 
 
-async def app(scope, receive, send) -> None:
+async def app(scope: Scope, receive: Receive, send: Send) -> None:
     if scope["type"] == "lifespan":
         while (message := await receive())["type"] != "lifespan.shutdown":
             await send({"type": message["type"] + ".complete"})
-        return await send({"type": "lifespan.shutdown.complete"})
+        await send({"type": "lifespan.shutdown.complete"})
+        return
     body = b""
     while True:
         message = await receive()
@@ -47,7 +49,7 @@ async def app(scope, receive, send) -> None:
     await send({"type": "http.response.body", "body": b"data: [DONE]\n\n"})
 
 
-async def _json(send, payload: bytes, status: int = 200) -> None:
+async def _json(send: Send, payload: bytes, status: int = 200) -> None:
     await send({"type": "http.response.start", "status": status,
                 "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]})
     await send({"type": "http.response.body", "body": payload})
