@@ -16,9 +16,11 @@ class LoadDriver:
     """`workers` threads asking through the router until stopped; bounded by `max_requests`."""
 
     def __init__(self, url: str, workers: int = 4, sessions: int = 200, max_requests: int = 20_000,
-                 questions: list[str] | None = None, max_tokens: int | None = None, stream_every: int = 0) -> None:
+                 questions: list[str] | None = None, max_tokens: int | None = None, stream_every: int = 0,
+                 temperature: float | None = None) -> None:
         self.url, self.workers, self.sessions, self.max_requests = url, workers, sessions, max_requests
         self.stream_every = stream_every  # every n-th request asks for a stream (0: none)
+        self.temperature = temperature  # None: the backend's own; 0: greedy, the same answer every time
         self.questions = questions or ["Что такое договор?"]
         self.max_tokens = max_tokens
         self.statuses: Counter[int] = Counter()
@@ -42,6 +44,8 @@ class LoadDriver:
                 body: dict[str, object] = {"question": self.questions[n % len(self.questions)]}
                 if self.max_tokens:
                     body["max_tokens"] = self.max_tokens
+                if self.temperature is not None:
+                    body["temperature"] = self.temperature
                 streamed = bool(self.stream_every) and n % self.stream_every == 0
                 if streamed:
                     body["stream"] = True

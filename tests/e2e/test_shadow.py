@@ -46,7 +46,9 @@ def test_green_is_judged_on_mirrored_live_traffic_before_any_user_reaches_it(
         start_router, llama_backend: BackendProcess, green: tuple[str, BackendProcess]) -> None:
     fault, backend = green
     router = start_router(llama_backend.url, backend.url, env=SHADOW)
-    with LoadDriver(router.url, workers=4, max_tokens=16, max_requests=2000, stream_every=2) as load:
+    # Greedy answers: a healthy green (the same model) answers each question exactly as blue does, so the
+    # pair figures (length ratio, chrF) cannot fail it by the luck of sampling over a handful of pairs.
+    with LoadDriver(router.url, workers=4, max_tokens=16, max_requests=2000, stream_every=2, temperature=0) as load:
         done = cutover(router.url)
     assert load.failures == [], load.failures[:3]
     shadowed = [e for e in events(router.url) if "shadowing" in e["message"]]
@@ -55,9 +57,11 @@ def test_green_is_judged_on_mirrored_live_traffic_before_any_user_reaches_it(
     if fault == "healthy":
         assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
         assert any("shadow passed" in e["message"] for e in events(router.url))
-        shadow = status["shadow"]  # the pair figures: similarity and, for the streamed half, the gaps
+        shadow = status["shadow"]  # the pair figures: similarity, length ratio, and the streams' gaps
         assert (shadow["canary"], shadow["stable"]) == ("green", "blue") and shadow["chrf_p50"] is not None
-        assert shadow["green"]["gap_p95_s"] is not None and shadow["blue"]["gap_p95_s"] is not None
+        assert 0.8 <= shadow["length_ratio_p50"] <= 1.25
+        # (The gaps are not asserted: a tiny model's stream often reaches the router in one piece, leaving no
+        # gap to measure; tests/unit/test_shadow_tally.py covers them.)
         return
     assert done.returncode == 2, done.stdout[-3000:] + done.stderr[-2000:]
     assert status["rollout"]["phase"] == "failed" and BREACHES[fault] in status["rollout"]["reason"]
