@@ -249,7 +249,7 @@ def test_try_page_streams_an_answer_and_pins_a_colour_with_the_token(browser: We
     browser.find_element(By.CSS_SELECTOR, "#qa summary").click()
     use_token(browser, ADMIN_TOKEN)
     Select(browser.find_element(By.ID, "pin")).select_by_value("green")
-    # Count the answer's updates on screen: the transformers engine streams its answer in several pieces.
+    # Count the answer's updates on screen.
     browser.execute_script("""
         window.updates = 0;
         new MutationObserver(records => window.updates += records.length).observe(document.getElementById('answer'),
@@ -259,7 +259,10 @@ def test_try_page_streams_an_answer_and_pins_a_colour_with_the_token(browser: We
     ask(browser, "Как расторгнуть трудовой договор?")
     wait_text(browser, "#response-time", r"\d")
     assert text(browser, "#colour") == "green" and text(browser, "#answer").strip()
-    assert browser.execute_script("return window.updates") >= 3  # shown piece by piece, as it arrived
+    # Shown as it arrived, from the event stream (#ttft is set by the first delta event). How many pieces a
+    # tiny model's short answer comes in depends on the machine's speed, so only "at least one" is certain.
+    assert browser.execute_script("return window.updates") >= 1
+    assert re.fullmatch(r"\d+ ms|\d+\.\d s", text(browser, "#ttft"))
     browser.execute_script("window.scrollTo(0, 0)")
     browser.save_screenshot(str(SCREENSHOTS / "try.png"))
     assert console_errors(browser) == []
