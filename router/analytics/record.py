@@ -15,12 +15,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from router.openapi import PUBLIC_PREFIXES
 from router.quality.compare import OPENAI_PATH, Api, parse_event
 
 CHARS_PER_TOKEN = 3.0  # a rough figure for Russian text in a Mistral-family tokenizer; used only without `usage`
 SOURCE_ROUTER = "router"  # the built-in plane saw the whole exchange
 SOURCE_NGINX = "nginx"  # nginx's access log: no text, tokens or category
-PUBLIC_PREFIXES = ("/api/", "/v1/")
 
 
 @dataclass(slots=True)

@@ -25,6 +25,7 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeR
 
 from router.admin.client import AdminClient
 from router.errors import AdminError
+from router.rollout.machine import FINISHED, Phase
 from router.update.download import fetch, verify
 from router.update.errors import UpdateFailed, UpdateRejected
 from router.update.history import ModelsDir
@@ -32,8 +33,7 @@ from router.update.lock import UpdateLock
 from router.update.plan import Action, Candidate, check_sha256, decide, retry_rejected
 from router.update.source import check_source
 
-FINISHED_PHASES = {"idle", "promoted", "rolled_back", "failed"}
-REJECTED_PHASES = {"rolled_back", "failed"}
+REJECTED = frozenset({Phase.rolled_back, Phase.failed})  # phases that end a rollout without promoting
 NO_RUNTIME = ("the router does not start the backends (runtime.kind none), so it cannot start the canary on a new "
               "file; run the router with runtime.kind local or docker, or start the new model yourself and run "
               "`bluegreen cutover`")
@@ -111,7 +111,7 @@ class Updater:
                               decision.why)
         if "runtime" not in status:
             raise UpdateFailed(NO_RUNTIME)
-        if status["phase"] not in FINISHED_PHASES:
+        if status["phase"] not in FINISHED:
             raise UpdateFailed(f"a rollout is {status['phase']} on the router; let it end (`bluegreen status`) and run "
                                "again")
         if request.dry_run:
@@ -224,7 +224,7 @@ class Updater:
             message = f"{candidate.name} {candidate.version} promoted: {canary} serves it to every session{kept}"
             self.note("update_promoted", message)
             return self._done(Outcome.updated, message)
-        if phase in REJECTED_PHASES:
+        if phase in REJECTED:
             reason = f"cutover {phase.replace('_', ' ')}: {rollout.get('reason', '')}"
             self.models.rejected(candidate, reason)
             self._restore(canary, before)
