@@ -73,7 +73,7 @@ def test_cookie_sessions_are_sticky_and_keyless_requests_split(router) -> None:
         for _ in range(300):
             forgetful.cookies.clear()  # no cookie, no session header: a new random session each time
             greens += ask(forgetful, router.url).headers["x-backend"] == "green"
-    assert 0.38 < greens / 300 < 0.62
+    assert 0.33 < greens / 300 < 0.67  # a fair split: sd 0.029, bounds 5.8 sd wide
 
 
 def test_headers_to_and_from_the_backend(router, upstreams) -> None:
