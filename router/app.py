@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -25,7 +26,8 @@ from router.admin.control import Control
 from router.analytics.writer import writer_for
 from router.config import RouterConfig
 from router.console.pages import pages as console_pages
-from router.dataplanes.nginx import NginxDataPlane, render_nginx
+from router.dataplanes.nginx import NginxDataPlane, nginx_fail_timeout_s, render_nginx
+from router.dataplanes.nginx_ejection import EjectionReporter, NginxEjectionWatch
 from router.dataplanes.nginx_log import AccessLogFollower
 from router.dataplanes.sync import NginxSync
 from router.metrics import RouterMetrics
@@ -83,16 +85,24 @@ async def metrics(request: Request) -> Response:
     return Response(generate_latest(request.app.state.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
 
-def nginx_config_text(config: RouterConfig, green_bp: int) -> str:
+def nginx_config_text(config: RouterConfig, green_bp: int, stable: Colour = Colour.blue) -> str:
     outliers = config.outliers
     return render_nginx(config.nginx, config.blue.url, config.green.url, green_bp, config.session_header,
                         config.session_cookie, config.cookie_max_age_s,
-                        outliers.consecutive_failures if outliers.enabled else 0, outliers.base_ejection_s)
+                        outliers.consecutive_failures if outliers.enabled else 0, outliers.base_ejection_s, stable)
 
 
 def _nginx_sync(config: RouterConfig, traffic: Traffic) -> NginxSync:
-    plane = NginxDataPlane(config.nginx, lambda green_bp: nginx_config_text(config, green_bp))
+    plane = NginxDataPlane(config.nginx, lambda green_bp, stable: nginx_config_text(config, green_bp, stable))
     return NginxSync(plane, traffic)
+
+
+def _nginx_ejections(config: RouterConfig, traffic: Traffic, prober: Prober, metrics: RouterMetrics) -> dict[str, Any]:
+    """The access-log follower's watch on nginx's own ejections (nginx data plane with ejection on)."""
+    if config.data_plane != "nginx" or not config.outliers.enabled:
+        return {}
+    return {"ejections": NginxEjectionWatch(nginx_fail_timeout_s(config.outliers.base_ejection_s)),
+            "on_ejection": EjectionReporter(traffic, prober.record_soon, metrics)}
 
 
 class Dispatch:
@@ -136,7 +146,7 @@ def create_app(config: RouterConfig) -> ASGIApp:
         follower = AccessLogFollower(config.nginx.access_log, {c: config.backend_url(c.value) for c in Colour}, judged_windows,
                                      metrics if config.data_plane == "nginx" else None,
                                      on_line=analytics.submit if analytics is not None and config.data_plane == "nginx"
-                                     else None)
+                                     else None, **_nginx_ejections(config, traffic, prober, metrics))
     controller = Controller(
         config.rollout, store, traffic, make_provider(config.metrics_provider, judged_windows), Webhooks(config.webhooks),
         {c: config.backend_url(c.value) for c in Colour}, config.window_s,

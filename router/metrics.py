@@ -21,7 +21,7 @@ KNOWN_ROUTES = frozenset({"/api/v1/chat/legal", "/v1/chat/completions", "/v1/mod
 FAILURE_KINDS = ("connect", "status", "first_byte_timeout", "idle_timeout", "broken")
 RETRY_DENIALS = ("budget", "blue_not_ready", "blue_failing", "disabled")
 REFUSALS = ("body_too_large", "rate_limited", "client_disconnected", "pin_refused")
-EJECTION_KINDS = ("consecutive", "rate")
+EJECTION_KINDS = ("consecutive", "rate", "nginx")  # nginx: its passive health check, seen in its access log
 ANSWER_CHECKS = ("empty", "wrong_language", "repetitive", "truncated", "refusal")
 SHADOW_OUTCOMES = ("mirrored", "skipped", "paired", "canary_failed", "unpaired")
 ANALYTICS_OUTCOMES = ("written", "dropped")
@@ -110,7 +110,7 @@ class RouterMetrics:
                                    ["phase"], registry=r)
         self.stable = Gauge("bluegreen_stable_colour", "1 for the colour that is the stable one", ["colour"], registry=r)
         self.ejections = Counter("bluegreen_ejections_total",
-                                 "Colours ejected from new traffic by outlier detection (consecutive failures or rate)",
+                                 "Colours ejected from new traffic by outlier detection (consecutive failures, rate, or nginx's own)",
                                  ["colour", "reason"], registry=r)
         self.ejected = Gauge("bluegreen_backend_ejected", "1 while the colour is ejected from new traffic", ["colour"],
                              registry=r)

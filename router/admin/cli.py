@@ -12,6 +12,7 @@ import typer
 from rich.console import Console
 
 from bluegreen_common.settings import ConfigError, load_settings
+from router.weights import Colour
 
 if TYPE_CHECKING:
     from router.admin.client import AdminClient
@@ -78,9 +79,12 @@ def render_nginx_command(
     config: Annotated[Path | None, typer.Option("--config", help="YAML settings file")] = None,
     out_path: Annotated[Path | None, typer.Option("--out", help="write here instead of printing")] = None,
     green: Annotated[float | None, typer.Option(help="green percent [default: the weights in the state file]")] = None,
+    stable: Annotated[Colour | None, typer.Option(
+        help="the colour serving before the rollout; the other is retried on it and ejected when failing "
+             "[default: the state file's, or blue with --green]")] = None,
     state: Annotated[Path | None, typer.Option(help="SQLite state file [default: runs/bluegreen.db]")] = None,
 ) -> None:
-    """Print or write the nginx config for the current (or given) weights."""
+    """Print or write the nginx config for the current (or given) weights and stable colour."""
     from router.app import nginx_config_text
     from router.config import RouterConfig
     from router.dataplanes.nginx import prepare_prefix
@@ -91,15 +95,16 @@ def render_nginx_command(
     try:
         settings = load_settings(RouterConfig, config, state_path=state)
         if green is not None:
-            green_bp = percent_to_bp(green)
+            green_bp, stable = percent_to_bp(green), stable or Colour.blue
         else:
             store = StateStore(settings.state_path)
-            green_bp = store.load(RouterState(green_bp=percent_to_bp(settings.initial_green_weight))).green_bp
+            saved = store.load(RouterState(green_bp=percent_to_bp(settings.initial_green_weight)))
             store.close()
+            green_bp, stable = saved.green_bp, stable or Colour(saved.stable)
     except (ConfigError, ValueError, StateUnavailable) as exc:
         console.print(f"[red]cannot render:[/] {exc}")
         raise typer.Exit(EXIT_CONFIG) from exc
-    text = nginx_config_text(settings, green_bp)
+    text = nginx_config_text(settings, green_bp, stable)
     try:  # so that `nginx -t -c FILE -p PREFIX` passes on a fresh machine, with no router having run
         prepare_prefix(settings.nginx)
     except OSError as exc:

@@ -90,10 +90,16 @@ def split_lines(green_bp: int) -> list[tuple[str, str]]:
     return [(f"{green_bp // 100}.{green_bp % 100:02d}%", "green"), ("*", "blue")]
 
 
+def nginx_fail_timeout_s(ejection_s: float) -> int:
+    """nginx's `fail_timeout` for an ejection time: whole seconds, at least one."""
+    return max(1, round(ejection_s))
+
+
 def render_nginx(options: NginxOptions, blue_url: str, green_url: str, green_bp: int, session_header: str = "X-Session-ID",
                  cookie_name: str = "bg_sid", cookie_max_age_s: int = 2_592_000, eject_after_failures: int = 5,
-                 ejection_s: float = 5.0) -> str:
-    """The config for `green_bp`; green is ejected (nginx's passive health check) after
+                 ejection_s: float = 5.0, stable: Colour = Colour.blue) -> str:
+    """The config for `green_bp` with `stable` the colour that has served before this rollout: the
+    other one (the canary) is retried on it and ejected (nginx's passive health check) after
     `eject_after_failures` failed attempts within `ejection_s`, for `ejection_s` (0 failures: never)."""
     environment = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), undefined=jinja2.StrictUndefined,
                                      keep_trailing_newline=True)
@@ -103,9 +109,10 @@ def render_nginx(options: NginxOptions, blue_url: str, green_url: str, green_bp:
         weights=weights_for(green_bp),
         split=split_lines(green_bp),
         backends={"blue": {"address": address_of(blue_url)}, "green": {"address": address_of(green_url)}},
+        stable=stable.value, canary=stable.other.value,
         session_header_var=session_header.lower().replace("-", "_"),
         cookie_name=cookie_name, cookie_max_age_s=cookie_max_age_s,
-        ejection={"max_fails": eject_after_failures, "fail_timeout_s": max(1, round(ejection_s))},
+        ejection={"max_fails": eject_after_failures, "fail_timeout_s": nginx_fail_timeout_s(ejection_s)},
         paths={"pid": prefix / "nginx.pid", "error_log": prefix / "logs" / "error.log",
                "access_log": options.access_log.resolve(), "temp": prefix / "temp"},
     )
@@ -119,17 +126,23 @@ def prepare_prefix(options: NginxOptions) -> None:
 
 
 class NginxDataPlane:
-    def __init__(self, options: NginxOptions, render: Callable[[int], str]) -> None:
-        self.options = options
-        self.render = render  # green_bp -> config text
-        self.applied_bp: int | None = None
+    """nginx on given weights and stable colour: what it serves is `applied` once a reload took it."""
 
-    def validate(self, green_bp: int) -> Path:
-        """Write the config for `green_bp` beside the live one and `nginx -t` it; the tested file's path."""
+    def __init__(self, options: NginxOptions, render: Callable[[int, Colour], str]) -> None:
+        self.options = options
+        self.render = render  # (green_bp, stable) -> config text
+        self.applied: tuple[int, Colour] | None = None
+
+    @property
+    def applied_bp(self) -> int | None:
+        return None if self.applied is None else self.applied[0]
+
+    def validate(self, green_bp: int, stable: Colour = Colour.blue) -> Path:
+        """Write the config beside the live one and `nginx -t` it; the tested file's path."""
         prepare_prefix(self.options)
         fd, name = tempfile.mkstemp(prefix=".nginx-", suffix=".conf", dir=self.options.conf_path.parent)
         with os.fdopen(fd, "w") as handle:
-            handle.write(self.render(green_bp))
+            handle.write(self.render(green_bp, stable))
         candidate = Path(name)
         command = ([part.replace("{conf}", str(candidate)) for part in self.options.test_command]
                    if self.options.test_command else
@@ -140,7 +153,7 @@ class NginxDataPlane:
             raise NginxError(f"nginx rejected the config: {(done.stderr or done.stdout).strip()}")
         return candidate
 
-    def install(self, candidate: Path, green_bp: int) -> None:
+    def install(self, candidate: Path, green_bp: int, stable: Colour = Colour.blue) -> None:
         """Swap the tested file in and reload; the old config stays live if the reload fails."""
         live = self.options.conf_path
         backup = live.with_suffix(".previous")
@@ -154,11 +167,11 @@ class NginxDataPlane:
             if backup.exists():
                 os.replace(backup, live)
             raise NginxError(f"nginx did not reload: {(done.stderr or done.stdout).strip()}")
-        self.applied_bp = green_bp
+        self.applied = (green_bp, stable)
 
-    async def check(self, green_bp: int) -> Path:
-        return await asyncio.to_thread(self.validate, green_bp)
+    async def check(self, green_bp: int, stable: Colour) -> Path:
+        return await asyncio.to_thread(self.validate, green_bp, stable)
 
-    async def apply(self, green_bp: int, candidate: Path | None = None) -> None:
-        candidate = candidate or await self.check(green_bp)
-        await asyncio.to_thread(self.install, candidate, green_bp)
+    async def apply(self, green_bp: int, stable: Colour, candidate: Path | None = None) -> None:
+        candidate = candidate or await self.check(green_bp, stable)
+        await asyncio.to_thread(self.install, candidate, green_bp, stable)

@@ -1,7 +1,7 @@
 """The `nginx_log` metrics source: follow nginx's JSON access log into per-colour windows.
 
 Each line lists every upstream attempt of a request (`upstream_addr`, `upstream_status`, times),
-so a green failure that nginx retried on blue still counts against green. The file is followed
+so a canary failure that nginx retried on the stable colour still counts against the canary. The file is followed
 across rotation: a new inode or a shorter file starts reading from the beginning.
 """
 
@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from router.background import Periodic
 from router.dataplanes.nginx import upstream_addresses
@@ -21,9 +22,13 @@ from router.metrics import RouterMetrics
 from router.rollout.windows import SlidingWindow
 from router.weights import Colour
 
+if TYPE_CHECKING:
+    from router.dataplanes.nginx_ejection import EjectionChange, NginxEjectionWatch
+
 log = logging.getLogger("bluegreen.nginx_log")
 
 RESOLVE_EVERY_S = 10.0
+COLOUR_NAMES = frozenset(colour.value for colour in Colour)
 
 
 @dataclass(frozen=True)
@@ -50,13 +55,17 @@ def _seconds(value: str) -> float | None:
         return None
 
 
-def parse_line(line: str, colours: dict[str, Colour], unknown: set[str] | None = None) -> list[Attempt]:
-    """Pure: the upstream attempts of one access-log line (none for lines nginx answered itself); an
-    address that is no colour's goes into `unknown`."""
+def parse_entry(line: str, colours: dict[str, Colour],
+                unknown: set[str] | None = None) -> tuple[Colour | None, list[Attempt]]:
+    """Pure: the colour nginx chose for one access-log line and the line's upstream attempts (none for
+    lines nginx answered itself); an address that is no colour's goes into `unknown`."""
     try:
         entry = json.loads(line)
     except ValueError:
-        return []
+        return None, []
+    if not isinstance(entry, dict):
+        return None, []
+    chosen = entry.get("colour")
     attempts = []
     for addr, status, total, header in zip(_split(entry.get("upstream_addr", "")), _split(entry.get("upstream_status", "")),
                                            _split(entry.get("upstream_response_time", "")),
@@ -68,7 +77,7 @@ def parse_line(line: str, colours: dict[str, Colour], unknown: set[str] | None =
             continue
         code = int(status) if status.isdigit() else 502
         attempts.append(Attempt(colour, code, _seconds(total) or 0.0, _seconds(header), entry.get("uri", "")))
-    return attempts
+    return (Colour(chosen) if chosen in COLOUR_NAMES else None), attempts
 
 
 class AccessLogFollower(Periodic):
@@ -79,10 +88,12 @@ class AccessLogFollower(Periodic):
 
     def __init__(self, path: Path, urls: dict[Colour, str], windows: dict[Colour, SlidingWindow],
                  metrics: RouterMetrics | None = None, interval_s: float = 0.2,
-                 on_line: Callable[[str], None] | None = None) -> None:
+                 on_line: Callable[[str], None] | None = None, ejections: NginxEjectionWatch | None = None,
+                 on_ejection: Callable[[EjectionChange], None] | None = None) -> None:
         super().__init__()
         self.path, self.urls, self.windows, self.interval_s = path, urls, windows, interval_s
         self.on_line = on_line  # every whole line, as read (the usage analytics' nginx source)
+        self.ejections, self.on_ejection = ejections, on_ejection  # what nginx's passive health check holds down
         self.colours = upstream_addresses(urls)
         self.metrics = metrics  # with the nginx data plane, nginx's traffic is the router's exported traffic
         self._inode: int | None = None
@@ -112,7 +123,8 @@ class AccessLogFollower(Periodic):
             text = line.decode("utf-8", "replace")
             if self.on_line is not None:
                 self.on_line(text)
-            attempts = parse_line(text, self.colours, unknown)
+            chosen, attempts = parse_entry(text, self.colours, unknown)
+            self._watch_ejections(chosen, attempts)
             for attempt in attempts:
                 self.windows[attempt.colour].add(attempt.ok, attempt.latency_s, attempt.header_s)
             if self.metrics is not None:
@@ -121,6 +133,13 @@ class AccessLogFollower(Periodic):
         if unknown - self._unmatched:
             self._unknown_addresses(unknown - self._unmatched)
         return recorded
+
+    def _watch_ejections(self, chosen: Colour | None, attempts: list[Attempt]) -> None:
+        if self.ejections is None or self.on_ejection is None:
+            return
+        change = self.ejections.observe(chosen, attempts, time.monotonic())
+        if change is not None:
+            self.on_ejection(change)
 
     def _unknown_addresses(self, unknown: set[str]) -> None:
         """nginx reached an address that is no colour's: a name that resolves elsewhere since (a reload,
@@ -144,7 +163,7 @@ class AccessLogFollower(Periodic):
                                          attempt.header_s)
             if not attempt.ok:
                 self.metrics.upstream_errors.labels(attempt.colour.value, "status").inc()
-        if len(attempts) > 1 and attempts[0].colour is Colour.green and not attempts[0].ok:
+        if len(attempts) > 1 and not attempts[0].ok:  # the canary's failure, answered by the stable colour
             self.metrics.retries.labels("status").inc()
 
     def start(self) -> None:
@@ -158,3 +177,6 @@ class AccessLogFollower(Periodic):
             self.read_new()
         except OSError as exc:
             log.error("cannot read the nginx access log %s: %s", self.path, exc)
+        if self.ejections is not None and self.on_ejection is not None:
+            for change in self.ejections.expire(time.monotonic()):
+                self.on_ejection(change)

@@ -16,7 +16,7 @@ import httpx
 
 from bluegreen_common.processes import free_port, stop_process
 from router.dataplanes.nginx import NginxDataPlane, NginxOptions, prepare_prefix, render_nginx
-from router.weights import bp_to_percent
+from router.weights import Colour, bp_to_percent
 
 
 def local_nginx_options(workdir: Path, **overrides: object) -> NginxOptions:
@@ -32,23 +32,31 @@ def local_nginx_options(workdir: Path, **overrides: object) -> NginxOptions:
 class NginxProcess:
     """nginx in the foreground (daemon off) so the test owns its PID; reloads go through the data plane."""
 
-    def __init__(self, options: NginxOptions, blue_url: str, green_url: str, green_bp: int = 0) -> None:
+    def __init__(self, options: NginxOptions, blue_url: str, green_url: str, green_bp: int = 0,
+                 stable: Colour = Colour.blue) -> None:
         self.options = options
         self.url = f"http://{options.listen}"
         self.port = int(options.listen.rsplit(":", 1)[1])
-        self.plane = NginxDataPlane(options, lambda bp: render_nginx(options, blue_url, green_url, bp))
+        self.plane = NginxDataPlane(options, lambda bp, colour: render_nginx(options, blue_url, green_url, bp,
+                                                                              stable=colour))
+        self.stable = stable
         prepare_prefix(options)
-        options.conf_path.write_text(self.plane.render(green_bp))
+        options.conf_path.write_text(self.plane.render(green_bp, stable))
         self._process: subprocess.Popen[bytes] | None = None
 
     def set_green(self, green_bp: int, wait: bool = True) -> None:
         """Validate, swap, reload; with `wait`, until fresh connections only reach the new workers
         (an old worker may accept for a moment after the reload signal)."""
-        self.plane.install(self.plane.validate(green_bp), green_bp)
+        self.plane.install(self.plane.validate(green_bp, self.stable), green_bp, self.stable)
+        if wait:
+            self.wait_for_green(green_bp)
+
+    def wait_for_green(self, green_bp: int) -> None:
+        """Until 20 fresh connections in a row reach workers on `green_bp` (whoever reloaded nginx)."""
         marker = f"green={bp_to_percent(green_bp)}"
         deadline = time.monotonic() + 10
         in_a_row = 0
-        while wait and in_a_row < 20:
+        while in_a_row < 20:
             in_a_row = in_a_row + 1 if marker in httpx.get(f"{self.url}/nginx-health", timeout=2).text else 0
             if time.monotonic() > deadline:
                 raise TimeoutError(f"nginx did not pick up the config for green {marker}")

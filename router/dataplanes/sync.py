@@ -29,13 +29,13 @@ class NginxSync(Periodic):
         self._lock = asyncio.Lock()
 
     async def check(self, green_bp: int) -> Path:
-        """The validated config for `green_bp`; NginxError when nginx rejects it."""
-        return await self.plane.check(green_bp)
+        """The validated config for `green_bp` (and the live stable colour); NginxError when nginx rejects it."""
+        return await self.plane.check(green_bp, self.traffic.stable)
 
     async def apply(self, green_bp: int, candidate: Path | None = None) -> None:
         async with self._lock:
             try:
-                await self.plane.apply(green_bp, candidate)
+                await self.plane.apply(green_bp, self.traffic.stable, candidate)
             except NginxError as exc:
                 if str(exc) != self.last_error:
                     log.error("nginx is not on the committed weights yet: %s", exc)
@@ -46,5 +46,5 @@ class NginxSync(Periodic):
             self.last_error = None
 
     async def step(self) -> None:
-        if self.plane.applied_bp != self.traffic.green_bp:
+        if self.plane.applied != (self.traffic.green_bp, self.traffic.stable):  # a promotion moves the stable colour
             await self.apply(self.traffic.green_bp)

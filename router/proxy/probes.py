@@ -74,9 +74,13 @@ class Prober:
 
     def announce_ejection(self, ejection: Ejection) -> None:
         """The proxy ejected a colour: record why, off the request's path."""
-        task = asyncio.get_running_loop().create_task(self._record(EventDraft(
+        self.record_soon(EventDraft(
             "outliers", "backend_ejected", f"{ejection.reason}; its sessions go to {ejection.colour.other.value}",
-            after={"colour": ejection.colour.value, "kind": ejection.kind, "count": ejection.count})))
+            after={"colour": ejection.colour.value, "kind": ejection.kind, "count": ejection.count}))
+
+    def record_soon(self, event: EventDraft) -> None:
+        """Record `event` in the audit trail off the caller's path (awaited on stop)."""
+        task = asyncio.get_running_loop().create_task(self._record(event))
         self._pending.add(task)
         task.add_done_callback(self._pending.discard)
 

@@ -92,20 +92,40 @@ def test_sse_arrives_unbuffered_through_nginx(nginx, upstreams) -> None:
     assert len(arrivals) == 4 and arrivals[0][0] < upstreams[Colour.green].seen.last_event_sent_at
 
 
-def test_green_failures_are_retried_on_blue(upstreams, tmp_path: Path) -> None:
-    doomed = HttpUpstream("green").start()
-    with NginxProcess(local_nginx_options(tmp_path / "n"), upstreams[Colour.blue].url, doomed.url, 10_000) as server:
+@pytest.mark.parametrize("stable", list(Colour))
+def test_canary_failures_are_retried_on_the_stable_colour(upstreams, tmp_path: Path, stable: Colour) -> None:
+    """After a promotion green is stable and blue the canary: the retry and the ejection turn round too."""
+    canary = stable.other
+    doomed = HttpUpstream(canary.value).start()
+    urls = {stable: upstreams[stable].url, canary: doomed.url}
+    green_bp = 10_000 if canary is Colour.green else 0  # all traffic on the canary
+    with NginxProcess(local_nginx_options(tmp_path / "n"), urls[Colour.blue], urls[Colour.green], green_bp,
+                      stable=stable) as server:
         doomed.behaviour.fail_status = 502
         with httpx.Client(timeout=10) as client:
             answers = [client.post(f"{server.url}/api/v1/chat/legal", json=QUESTION, headers={"X-Session-ID": f"k{i}"})
                        for i in range(5)]
-            assert [(a.status_code, a.headers["x-backend"]) for a in answers] == [(200, "blue")] * 5
+            assert [(a.status_code, a.headers["x-backend"]) for a in answers] == [(200, stable.value)] * 5
             doomed.stop()  # now it refuses connections
             answers = [client.post(f"{server.url}/api/v1/chat/legal", json=QUESTION, headers={"X-Session-ID": f"k{i}"})
                        for i in range(5)]
-            assert [(a.status_code, a.headers["x-backend"]) for a in answers] == [(200, "blue")] * 5
+            assert [(a.status_code, a.headers["x-backend"]) for a in answers] == [(200, stable.value)] * 5
         log = [json.loads(line) for line in (tmp_path / "n" / "logs" / "access.json").read_text().splitlines()]
-        assert log[0]["colour"] == "green" and log[0]["upstream_status"].startswith("502")
+        assert log[0]["colour"] == canary.value and log[0]["upstream_status"].startswith("502")
+
+
+def test_the_stable_colour_is_never_retried_on_the_canary(upstreams, tmp_path: Path) -> None:
+    """Green stable and failing, blue the canary at 0 %: green's failures reach the client, not blue."""
+    doomed = HttpUpstream("green").start()
+    try:
+        with NginxProcess(local_nginx_options(tmp_path / "n"), upstreams[Colour.blue].url, doomed.url, 10_000,
+                          stable=Colour.green) as server:
+            doomed.behaviour.fail_status = 502
+            answer = httpx.post(f"{server.url}/api/v1/chat/legal", json=QUESTION, timeout=10)
+            assert (answer.status_code, answer.headers["x-backend"]) == (502, "green")
+            assert upstreams[Colour.blue].seen.requests == 0
+    finally:
+        doomed.stop()
 
 
 def test_twenty_reloads_under_load_lose_no_request(nginx) -> None:
@@ -167,12 +187,18 @@ def test_rollout_through_nginx_judged_from_its_access_log(start_router, upstream
         status = httpx.get(f"{router.url}/admin/status", headers=AUTH).json()
         assert status["nginx"]["error"] is None
         if green_fails:
-            assert done["phase"] == "rolled_back" and "green error rate" in done["reason"], done["reason"]
+            # The judge's error rate, or nginx's ejection of green (a hard signal): whichever comes first.
+            assert done["phase"] == "rolled_back", done["reason"]
+            assert "green error rate" in done["reason"] or "green ejected by nginx" in done["reason"], done["reason"]
             assert status["nginx"]["applied_green_percent"] == 0
         else:
             assert done["phase"] == "promoted", done["reason"]
             assert status["nginx"]["applied_green_percent"] == 100
             assert httpx.post(f"{server.url}/api/v1/chat/legal", json=QUESTION).headers["x-backend"] == "green"
+            # Green is stable now: nginx retries and ejects blue, the next canary, and never green.
+            wait_until(lambda: "green stable" in options.conf_path.read_text())
+            green_address = green.url.split("//")[1]
+            assert f"upstream bg_green {{\n        server {green_address} max_fails=0;" in options.conf_path.read_text()
         assert load.failures == [] and load.colours["green"] + load.colours["blue"] == load.answered
         assert rollout(router.url)["last_verdict"] is not None or green_fails
         # What nginx served is exported by the router, in the series the dashboard reads.
@@ -181,6 +207,33 @@ def test_rollout_through_nginx_judged_from_its_access_log(start_router, upstream
         green_errors = metric_total(router.url, "bluegreen_upstream_errors_total", colour="green")
         assert (green_errors > 0) == green_fails
         assert metric_total(router.url, "bluegreen_retries_total", kind="status") == green_errors  # each on blue
+
+
+def test_an_nginx_ejection_is_the_routers_ejection(start_router, upstreams, tmp_path: Path) -> None:
+    """nginx's passive health check takes a failing green out: the router says so as its own outlier
+    detection would (event, status, metric) and says when nginx lets green back in."""
+    from tests.e2e.helpers import AUTH, admin_status, events, metric_total
+
+    options = local_nginx_options(tmp_path / "nginx")
+    blue, green = upstreams[Colour.blue], upstreams[Colour.green]
+    with NginxProcess(options, blue.url, green.url) as server:
+        env = {**_router_env(options), "BLUEGREEN_OUTLIERS__BASE_EJECTION_S": "1"}  # nginx's fail_timeout 1 s
+        router = start_router(blue.url, green.url, env=env)
+        assert httpx.put(f"{router.url}/admin/weights", json={"green": 100}, headers=AUTH).status_code == 200
+        server.wait_for_green(10_000)  # no old worker on green 0 % left to take a request
+        green.behaviour.fail_status = 500
+        with httpx.Client(timeout=10) as client:
+            answers = [client.post(f"{server.url}/api/v1/chat/legal", json=QUESTION) for _ in range(8)]
+        assert [a.status_code for a in answers] == [200] * 8  # each failure answered by blue
+        assert green.seen.requests == 5  # max_fails: the sixth and later went straight to blue
+        wait_until(lambda: admin_status(router.url)["backends"]["green"]["ejection"] is not None)
+        assert "green ejected by nginx" in admin_status(router.url)["backends"]["green"]["ejection"]
+        ejected = [e for e in events(router.url) if e["kind"] == "backend_ejected"]
+        assert [e["after"] for e in ejected] == [{"colour": "green", "kind": "nginx"}]
+        assert metric_total(router.url, "bluegreen_ejections_total", colour="green", reason="nginx") == 1
+        green.behaviour.fail_status = 0  # healed: nginx tries it again after fail_timeout
+        wait_until(lambda: admin_status(router.url)["backends"]["green"]["ejection"] is None)
+        assert "backend_readmitted" in [e["kind"] for e in events(router.url)]
 
 
 def test_router_refuses_weights_nginx_rejects(start_router, upstreams, tmp_path: Path) -> None:
@@ -225,16 +278,18 @@ def test_backends_named_by_dns_are_matched_by_the_addresses_nginx_logs(tmp_path:
 
 
 def test_access_log_lines_count_every_attempt() -> None:
-    from router.dataplanes.nginx_log import parse_line
+    from router.dataplanes.nginx_log import parse_entry
 
     retried = ('{"colour":"green","upstream_addr":"127.0.0.1:8002, 127.0.0.1:8001","upstream_status":"502, 200",'
                '"upstream_response_time":"0.004, 0.010","upstream_header_time":"0.004, 0.009"}')
-    attempts = parse_line(retried, COLOURS)
+    chosen, attempts = parse_entry(retried, COLOURS)
+    assert chosen is Colour.green
     assert [(a.colour, a.ok, a.status, a.latency_s, a.header_s) for a in attempts] == [
         (Colour.green, False, 502, 0.004, 0.004), (Colour.blue, True, 200, 0.010, 0.009)]
     refused = '{"upstream_addr":"127.0.0.1:8002","upstream_status":"","upstream_response_time":"0.000","upstream_header_time":"-"}'
-    assert parse_line(refused, COLOURS) == []
-    assert parse_line("not json", COLOURS) == [] and parse_line('{"status": 429}', COLOURS) == []
+    assert parse_entry(refused, COLOURS) == (None, [])
+    assert parse_entry("not json", COLOURS) == (None, []) and parse_entry('{"status": 429}', COLOURS) == (None, [])
+    assert parse_entry("[1, 2]", COLOURS) == (None, [])
 
 
 def test_access_log_follower_survives_rotation(tmp_path: Path) -> None:
@@ -272,6 +327,10 @@ def test_render_nginx_command_writes_a_config_nginx_accepts(tmp_path: Path) -> N
     # A fresh prefix, no router having run: render-nginx made what the config needs.
     check = subprocess.run(["nginx", "-t", "-c", str(out), "-p", str(tmp_path / "prefix")], capture_output=True, text=True)
     assert check.returncode == 0, check.stderr
+    after_promotion = subprocess.run([sys.executable, "-m", "router.admin.cli", "render-nginx", "--green", "0",
+                                      "--stable", "green"], capture_output=True, text=True, timeout=60)
+    assert "green stable" in after_promotion.stdout  # blue is the canary: blue's upstream has green as backup
+    assert "upstream bg_blue {\n        server 127.0.0.1:8001 max_fails=5" in after_promotion.stdout
     bad = subprocess.run([sys.executable, "-m", "router.admin.cli", "render-nginx", "--green", "150"], capture_output=True,
                          text=True, timeout=60)
     assert bad.returncode == 2 and "outside 0–100" in bad.stderr
