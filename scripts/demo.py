@@ -103,7 +103,8 @@ def main() -> int:
                       + (" · [red]green drill: 50 % errors[/]" if args.faulty_green else ""))
         cutover = [sys.executable, "-m", "router.admin.cli", "cutover", "--router", router.url, "--yes",
                    "--steps", args.steps, "--interval", str(args.interval)]
-        with LoadDriver(router.url, workers=4, sessions=200, questions=demo_questions(), max_tokens=24) as load:
+        with LoadDriver(router.url, workers=4, sessions=200, questions=demo_questions(), max_tokens=24,
+                        max_seconds=1800) as load:  # traffic for as long as the cutover runs
             outcome = subprocess.run(cutover, env={**os.environ, "BLUEGREEN_ADMIN_TOKEN": token}).returncode
         status = httpx.get(f"{router.url}/admin/status", headers={"Authorization": f"Bearer {token}"}).json()
         console.print(summary(load, status, outcome, time.perf_counter() - started, args.faulty_green))

@@ -5,6 +5,7 @@ Used by the demo, the rollback benchmark and the end-to-end tests.
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections import Counter
@@ -13,12 +14,16 @@ import httpx
 
 
 class LoadDriver:
-    """`workers` threads asking through the router until stopped; bounded by `max_requests`."""
+    """`workers` threads asking through the router until stopped; bounded by `max_requests` and by
+    `max_seconds` from the start. The bounds are a safety net, set far beyond what a test needs even on
+    a fast machine: a rollout whose load ran out stops getting canary traffic and is held."""
 
-    def __init__(self, url: str, workers: int = 4, sessions: int = 200, max_requests: int = 20_000,
+    def __init__(self, url: str, workers: int = 4, sessions: int = 200, max_requests: int = 200_000,
                  questions: list[str] | None = None, max_tokens: int | None = None, stream_every: int = 0,
-                 temperature: float | None = None) -> None:
+                 temperature: float | None = None, max_seconds: float = 180.0) -> None:
         self.url, self.workers, self.sessions, self.max_requests = url, workers, sessions, max_requests
+        self.max_seconds = max_seconds
+        self._deadline = math.inf
         self.stream_every = stream_every  # every n-th request asks for a stream (0: none)
         self.temperature = temperature  # None: the backend's own; 0: greedy, the same answer every time
         self.questions = questions or ["Что такое договор?"]
@@ -33,7 +38,7 @@ class LoadDriver:
 
     def _next(self) -> int | None:
         with self._lock:
-            if self._stop.is_set() or self._sent >= self.max_requests:
+            if self._stop.is_set() or self._sent >= self.max_requests or time.monotonic() > self._deadline:
                 return None
             self._sent += 1
             return self._sent
@@ -67,6 +72,7 @@ class LoadDriver:
         return sum(self.statuses.values())
 
     def __enter__(self) -> LoadDriver:
+        self._deadline = time.monotonic() + self.max_seconds
         self._threads = [threading.Thread(target=self._work, daemon=True) for _ in range(self.workers)]
         for thread in self._threads:
             thread.start()

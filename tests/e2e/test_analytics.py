@@ -141,7 +141,8 @@ def test_with_the_nginx_data_plane_what_nginx_logs_is_written_and_says_so(
                 assert response.status_code == 200
                 seen[response.headers["x-backend"]] = seen.get(response.headers["x-backend"], 0) + 1
         wait_until(lambda: len(lines(path)) >= 10, timeout_s=10)
-        assert metric_total(router.url, "bluegreen_analytics_records_total", outcome="written") == 10
+        # The lines are on disk a moment before the writer counts them.
+        wait_until(lambda: metric_total(router.url, "bluegreen_analytics_records_total", outcome="written") == 10)
     records = lines(path)
     assert len(records) == 10 and {r["source"] for r in records} == {"nginx"}
     assert {r["status"] for r in records} == {200} and all(r["response_time_s"] is not None for r in records)

@@ -32,6 +32,14 @@ def _metric(backend: BackendProcess, name: str) -> float:
     return float(match.group(1))
 
 
+async def _until_metric(backend: BackendProcess, name: str, timeout_s: float = 10.0) -> None:
+    """Wait until `name` is above zero (a generation running, a request queued), at most `timeout_s`."""
+    deadline = time.monotonic() + timeout_s
+    while _metric(backend, name) == 0:
+        assert time.monotonic() < deadline, f"{name} stayed 0 for {timeout_s} s"
+        await asyncio.sleep(0.01)
+
+
 def test_legal_answer(backend: BackendProcess) -> None:
     response = _legal(backend, temperature=0, prompt_type="short", context="Статья 606 ГК РФ.")
     assert response.status_code == 200, response.text
@@ -104,17 +112,18 @@ def test_stop_sequences_on_both_routes(backend: BackendProcess) -> None:
 def test_health_answers_during_a_generation(backend: BackendProcess) -> None:
     async def scenario() -> tuple[float, int]:
         async with httpx.AsyncClient(base_url=backend.url, timeout=60) as client:
-            long_request = asyncio.create_task(
+            # Four long generations in a row keep even the fast engine (llama.cpp: ~0.3 s each) busy
+            # for over a second, so /health is asked while one runs on a loaded machine too.
+            long_requests = [asyncio.create_task(
                 client.post(LEGAL, json={"question": QUESTION, "max_tokens": 1500, "ignore_eos": True})
-            )
-            while _metric(backend, "model_backend_generation_in_progress") == 0:
-                await asyncio.sleep(0.01)
+            ) for _ in range(4)]
+            await _until_metric(backend, "model_backend_generation_in_progress")
             started = time.perf_counter()
             health = await client.get("/health")
             health_s = time.perf_counter() - started
-            assert not long_request.done(), "the generation should still be running"
-            response = await long_request
-            return health_s, health.status_code if response.status_code == 200 else -1
+            assert not all(r.done() for r in long_requests), "the generations should still be running"
+            responses = await asyncio.gather(*long_requests)
+            return health_s, health.status_code if all(r.status_code == 200 for r in responses) else -1
 
     health_s, status = asyncio.run(scenario())
     assert status == 200
@@ -134,23 +143,26 @@ def test_ten_concurrent_requests(backend: BackendProcess) -> None:
     assert all(r.json()["answer"].strip() for r in responses)
 
 
-def test_client_disconnect_stops_the_generation(llama_backend: BackendProcess) -> None:
-    before = _metric(llama_backend, "model_backend_generated_tokens_total")
-    with httpx.stream("POST", llama_backend.url + LEGAL, timeout=60,
+def test_client_disconnect_stops_the_generation(hf_backend: BackendProcess) -> None:
+    # transformers takes ~2 s for 1,800 tokens of the tiny model (llama.cpp ~0.3 s, too close to
+    # the time a loaded machine takes to notice the client left).
+    before = _metric(hf_backend, "model_backend_generated_tokens_total")
+    with httpx.stream("POST", hf_backend.url + LEGAL, timeout=60,
                       json={"question": QUESTION, "stream": True, "max_tokens": 1800, "ignore_eos": True}) as response:
         for line in response.iter_lines():
             if line.startswith("data: "):
                 break  # leave after the first event: the connection closes
     deadline = time.monotonic() + 10
-    while _metric(llama_backend, "model_backend_generation_in_progress") != 0 and time.monotonic() < deadline:
+    while _metric(hf_backend, "model_backend_generation_in_progress") != 0 and time.monotonic() < deadline:
         time.sleep(0.02)
-    generated = _metric(llama_backend, "model_backend_generated_tokens_total") - before
+    generated = _metric(hf_backend, "model_backend_generated_tokens_total") - before
     assert generated < 1800, "the generation ran to the end although its client had left"
-    assert _legal(llama_backend, max_tokens=5).status_code == 200, "the slot must be free again"
+    assert _legal(hf_backend, max_tokens=5).status_code == 200, "the slot must be free again"
 
 
 def test_full_queue_is_503_and_never_cuts_the_running_stream(serve, tiny_models) -> None:
-    backend = serve("queue1", ["--engine", "llama_cpp", "--model", str(tiny_models.gguf_path), "--queue-size", "1"])
+    # transformers: the running stream of 1,800 tokens lasts ~2 s, ample time to fill the queue behind it.
+    backend = serve("queue1", ["--engine", "transformers", "--model", str(tiny_models.hf_dir), "--queue-size", "1"])
 
     async def scenario():
         async with httpx.AsyncClient(base_url=backend.url, timeout=60) as client:
@@ -160,11 +172,9 @@ def test_full_queue_is_503_and_never_cuts_the_running_stream(serve, tiny_models)
                     return _events([line async for line in r.aiter_lines()])
 
             running = asyncio.create_task(stream_all())
-            while _metric(backend, "model_backend_generation_in_progress") == 0:
-                await asyncio.sleep(0.01)
+            await _until_metric(backend, "model_backend_generation_in_progress")
             waiting = asyncio.create_task(client.post(LEGAL, json={"question": QUESTION, "max_tokens": 5}))
-            while _metric(backend, "model_backend_queue_depth") == 0:
-                await asyncio.sleep(0.01)
+            await _until_metric(backend, "model_backend_queue_depth")
             refused = await client.post(LEGAL, json={"question": QUESTION, "max_tokens": 5})
             return await running, await waiting, refused
 

@@ -149,9 +149,10 @@ def test_console_follows_a_rollout_and_acts_only_with_the_token(browser: WebDriv
 
     with LoadDriver(url) as load:
         fill(browser, "start-steps", "10,30,60,100")
-        fill(browser, "start-interval", "2")
+        fill(browser, "start-interval", "4")  # each step on screen for ~4 s: several 1 s polls, even slow ones
         browser.find_element(By.ID, "start").click()
-        phases, weights = watch(browser, "promoted", screenshot=SCREENSHOTS / "console.png", shoot_at_step=3)
+        phases, weights = watch(browser, "promoted", timeout_s=90, screenshot=SCREENSHOTS / "console.png",
+                                shoot_at_step=3)
     assert "progressing" in phases and phases[-1] == "promoted", phases
     shown = [w for w in weights if w != "–"]
     assert shown[0] == "blue 100 % · green 0 %" and shown[-1] == "blue 0 % · green 100 %", shown

@@ -29,7 +29,7 @@ def _cutover_held_at_half(router_url: str) -> None:
 
 def _drill(router_url: str, break_green: Callable[[], None], reasons: tuple[str, ...] = ("ejected",)) -> LoadDriver:
     """Clients at 50 %, then green breaks; returns once the rollout rolled back and clients saw more."""
-    with LoadDriver(router_url, workers=CLIENTS, max_requests=3000) as load:
+    with LoadDriver(router_url, workers=CLIENTS) as load:
         _cutover_held_at_half(router_url)
         wait_until(lambda: load.colours["green"] >= 20, timeout_s=20)
         break_green()
@@ -94,7 +94,7 @@ def test_a_flapping_green_is_ejected_then_readmitted_with_events(start_router, u
         return [e["kind"] for e in events(router.url) if e["kind"] in ("backend_ejected", "backend_readmitted")]
 
     # Enough requests for the whole drill on a fast machine: the test servers answer in well under a ms.
-    with LoadDriver(router.url, workers=CLIENTS, max_requests=30_000) as load:
+    with LoadDriver(router.url, workers=CLIENTS) as load:
         for flaps in (1, 2):
             green.behaviour.fail_status = 500
             wait_until(lambda n=flaps: kinds().count("backend_ejected") == n, timeout_s=10)

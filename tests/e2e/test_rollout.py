@@ -11,6 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from router.state import RouterState, StateStore
 from router.weights import Colour
 from testkit.traffic import LoadDriver
 from tests.e2e.helpers import ADMIN_TOKEN, AUTH, FAST, events, rollout, start, wait_for_phase, wait_until
@@ -87,8 +88,14 @@ def test_router_killed_mid_rollout_resumes_the_same_step(start_router, upstreams
         before = events(first.url)
         step = rollout(first.url)["step"]
         first.kill()
+    # What the killed router last committed (a step may have begun between the read and the kill).
+    store = StateStore(state)
+    saved = store.load(RouterState(green_bp=0)).rollout
+    store.close()
+    assert saved is not None and saved["step"] in (step, step + 1)
     second = start_router(*urls, env=FAST, state=state)
     resumed = rollout(second.url)
+    step = saved["step"]
     assert resumed["phase"] == "progressing" and resumed["step"] == step
     weights = httpx.get(f"{second.url}/admin/status", headers=AUTH).json()["weights"]
     assert weights["green"] == resumed["steps"][step] / 100

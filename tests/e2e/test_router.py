@@ -95,7 +95,7 @@ def test_a_pooled_connection_the_backend_closed_is_replaced(router, upstreams) -
     set_green(router.url, 0)
     with httpx.Client(timeout=10) as client:
         assert ask(client, router.url, session="p").status_code == 200
-        time.sleep(1.5)  # the upstream closes idle keep-alive connections after 1 s
+        time.sleep(2.5)  # the upstream closes idle keep-alive connections after 1 s
         assert [ask(client, router.url, session="p").status_code for _ in range(3)] == [200] * 3
     assert status(router.url)["backends"]["blue"]["window"]["errors"] == 0
 

@@ -48,7 +48,7 @@ def test_green_is_judged_on_mirrored_live_traffic_before_any_user_reaches_it(
     router = start_router(llama_backend.url, backend.url, env=SHADOW)
     # Greedy answers: a healthy green (the same model) answers each question exactly as blue does, so the
     # pair figures (length ratio, chrF) cannot fail it by the luck of sampling over a handful of pairs.
-    with LoadDriver(router.url, workers=4, max_tokens=16, max_requests=2000, stream_every=2, temperature=0) as load:
+    with LoadDriver(router.url, workers=4, max_tokens=16, stream_every=2, temperature=0) as load:
         done = cutover(router.url)
     assert load.failures == [], load.failures[:3]
     shadowed = [e for e in events(router.url) if "shadowing" in e["message"]]
