@@ -23,6 +23,7 @@ from bluegreen_common import __version__
 from bluegreen_common.http_errors import http_error_handler, validation_error_handler
 from router.admin import api as admin_api
 from router.admin.control import Control
+from router.admin.guard import AdminBodyGuard
 from router.analytics.writer import writer_for
 from router.config import RouterConfig
 from router.console.pages import pages as console_pages
@@ -108,7 +109,7 @@ def _nginx_ejections(config: RouterConfig, traffic: Traffic, prober: Prober, met
 class Dispatch:
     """Top-level ASGI app: public paths to the proxy, the rest (and lifespan) to FastAPI."""
 
-    def __init__(self, api: FastAPI, proxy: Proxy) -> None:
+    def __init__(self, api: ASGIApp, proxy: Proxy) -> None:
         self.api, self.proxy = api, proxy
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -214,4 +215,4 @@ def create_app(config: RouterConfig) -> ASGIApp:
     api.include_router(ops)
     api.include_router(docs)
     api.include_router(console_pages)  # /console and /try: static pages over the admin and public APIs
-    return Dispatch(api, proxy)
+    return Dispatch(AdminBodyGuard(api), proxy)  # admin bodies: 413/415 before the framework reads them

@@ -55,7 +55,9 @@ READ_ERRORS: dict[int | str, str] = {401: "no bearer token", 403: "not the route
 WRITE_ERRORS: dict[int | str, str] = {
     **READ_ERRORS, 503: "no admin token is configured, or the state could not be written; nothing changed"}
 BODY_ERRORS: dict[int | str, str] = {
-    400: "the body is not readable JSON", 422: "an invalid field (the message names it); nothing changed"}
+    400: "the body is not readable JSON", 413: "the body is over 64 KiB; nothing changed",
+    415: "the body is not sent as JSON (Content-Type: application/json); nothing changed",
+    422: "an invalid field (the message names it); nothing changed"}
 ACTIONS = {
     "pause": "Pause the rollout: traffic holds at the current step",
     "resume": "Resume a paused rollout",

@@ -231,6 +231,34 @@ def test_bad_weights_are_refused_and_change_nothing(router, body: str) -> None:
     assert httpx.get(f"{router.url}/admin/events", headers=AUTH).json()["last_id"] == events_before
 
 
+def test_admin_bodies_that_are_too_big_or_not_json_are_refused_unread(router) -> None:
+    """413 over 64 KiB (announced or chunked, token or not), 415 for a form body (curl -d's default),
+    and a chunked JSON body within the limit still reaches the route."""
+    set_green(router.url, 40)
+    events_before = httpx.get(f"{router.url}/admin/events", headers=AUTH).json()["last_id"]
+    form = httpx.put(f"{router.url}/admin/weights", content='{"green": 25}',
+                     headers={**AUTH, "Content-Type": "application/x-www-form-urlencoded"})
+    assert form.status_code == 415 and "Content-Type: application/json" in form.json()["error"]["message"]
+    huge = b'{"green": 25, "reason": "' + b"x" * 5_000_000 + b'"}'
+    for headers in (AUTH, {}):
+        too_big = httpx.put(f"{router.url}/admin/weights", content=huge,
+                            headers={**headers, "Content-Type": "application/json"})
+        assert too_big.status_code == 413 and "64 KiB" in too_big.json()["error"]["message"]
+
+    def chunks(body: bytes):
+        for start in range(0, len(body), 16_384):
+            yield body[start:start + 16_384]
+
+    chunked = httpx.put(f"{router.url}/admin/weights", content=chunks(huge),
+                        headers={**AUTH, "Content-Type": "application/json"})
+    assert chunked.status_code == 413
+    assert status(router.url)["weights"] == {"blue": 60.0, "green": 40.0}
+    assert httpx.get(f"{router.url}/admin/events", headers=AUTH).json()["last_id"] == events_before
+    fine = httpx.put(f"{router.url}/admin/weights", content=chunks(b'{"green": 25, "reason": "chunked"}'),
+                     headers={**AUTH, "Content-Type": "application/json"})
+    assert fine.status_code == 200 and status(router.url)["weights"]["green"] == 25
+
+
 def test_weights_and_events_survive_a_restart(start_router, upstreams, tmp_path: Path) -> None:
     state = tmp_path / "kept.db"
     first = start_router(upstreams[Colour.blue].url, upstreams[Colour.green].url, state=state)
