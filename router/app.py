@@ -109,13 +109,14 @@ def _nginx_ejections(config: RouterConfig, traffic: Traffic, prober: Prober, met
 class Dispatch:
     """Top-level ASGI app: public paths to the proxy, the rest (and lifespan) to FastAPI."""
 
-    def __init__(self, api: ASGIApp, proxy: Proxy) -> None:
+    def __init__(self, api: FastAPI, proxy: Proxy) -> None:
         self.api, self.proxy = api, proxy
+        self.guarded = AdminBodyGuard(api)  # admin bodies: 413/415 before the framework reads them
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["path"].startswith(PUBLIC_PREFIXES):
             return await self.proxy(scope, receive, send)
-        await self.api(scope, receive, send)
+        await self.guarded(scope, receive, send)
 
 
 def create_app(config: RouterConfig) -> ASGIApp:
@@ -215,4 +216,4 @@ def create_app(config: RouterConfig) -> ASGIApp:
     api.include_router(ops)
     api.include_router(docs)
     api.include_router(console_pages)  # /console and /try: static pages over the admin and public APIs
-    return Dispatch(AdminBodyGuard(api), proxy)  # admin bodies: 413/415 before the framework reads them
+    return Dispatch(api, proxy)

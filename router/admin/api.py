@@ -60,7 +60,7 @@ BODY_ERRORS: dict[int | str, str] = {
     422: "an invalid field (the message names it); nothing changed"}
 ACTIONS = {
     "pause": "Pause the rollout: traffic holds at the current step",
-    "resume": "Resume a paused rollout",
+    "resume": "Resume a paused rollout: the step's weights apply again (over any set while paused) and its interval starts over",
     "promote": "Promote the canary now, skipping the remaining steps",
     "confirm": "Confirm a promotion that waits for confirmation (confirm_promotion)",
     "rollback": "Roll back: every session returns to the stable colour",

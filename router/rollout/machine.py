@@ -20,7 +20,7 @@ from router.errors import CommandRefused
 from router.events import EventDraft
 from router.quality.live import LiveCheckOptions
 from router.rollout.judge import JudgeOptions, Outcome, Verdict
-from router.weights import FULL_WEIGHT_BP, Colour, percent_to_bp
+from router.weights import FULL_WEIGHT_BP, Colour, bp_to_percent, percent_to_bp
 
 
 class Phase(StrEnum):
@@ -400,7 +400,11 @@ def command(rollout: Rollout | None, name: str, now: float, actor: str) -> Decis
         if phase is not Phase.paused or rollout.paused_from is None:
             raise CommandRefused(f"only a paused rollout can resume; this one is {phase.value}")
         resumed = rollout.to(rollout.paused_from, now, f"resumed by {actor}", paused_from=None, step_since=now)
-        return _by(actor, Decision(resumed, _event("resumed", resumed, f"resumed by {actor}", rollout)))
+        # Weights set by hand during the pause give way to the step's again: the step is judged, and
+        # its traffic counted, at the weight it names (its timer starts over).
+        message = f"resumed by {actor}; {rollout.canary} back at the step's {bp_to_percent(resumed.canary_bp):g} %"
+        return _by(actor, Decision(resumed, _event("resumed", resumed, message, rollout),
+                                   Traffic(green_bp_for(rollout.canary, resumed.canary_bp), rollout.origin)))
     if name in ("promote", "confirm"):
         promotable = {Phase.progressing, Phase.promoting} if name == "promote" else {Phase.promoting}
         current = rollout.paused_from if phase is Phase.paused else phase

@@ -116,6 +116,8 @@ def test_operator_actions_and_guards(fast_router, upstreams) -> None:
     assert httpx.post(f"{url}/admin/rollout/pause", headers=AUTH).json()["rollout"]["phase"] == "paused"
     assert httpx.put(f"{url}/admin/weights", json={"green": 5}, headers=AUTH).status_code == 200
     assert httpx.post(f"{url}/admin/rollout/resume", headers=AUTH).json()["rollout"]["phase"] == "progressing"
+    # The step's 50 % again, not the 5 % set while paused: the step is judged at the weight it names.
+    assert httpx.get(f"{url}/admin/status", headers=AUTH).json()["weights"]["green"] == 50
     assert httpx.post(f"{url}/admin/rollout/promote", headers=AUTH).status_code == 200
     assert wait_for_phase(url, {"promoted"})["phase"] == "promoted"
     assert httpx.post(f"{url}/admin/rollout/dance", headers=AUTH).status_code == 404

@@ -134,8 +134,13 @@ def test_operator_commands() -> None:
     r = at_step(1)
     paused = command(r, "pause", 105, "admin").rollout
     assert paused.phase is Phase.paused and not decide(paused, Observation(now=999, verdict=FAIL), ROLLOUT).changed
-    resumed = command(paused, "resume", 200, "admin").rollout
+    resumed_decision = command(paused, "resume", 200, "admin")
+    resumed = resumed_decision.rollout
     assert resumed.phase is Phase.progressing and resumed.step_since == 200
+    # Whatever weights were set by hand while paused, the step's come back with the resume.
+    assert resumed_decision.traffic is not None and resumed_decision.traffic.green_bp == r.steps[1]
+    assert resumed_decision.traffic.stable == "blue" and f"back at the step's {r.steps[1] / 100:g} %" in \
+        resumed_decision.event.message
     promoting = command(paused, "promote", 201, "admin")
     assert promoting.rollout.phase is Phase.promoting and promoting.event.actor == "admin"
     back = command(r, "rollback", 202, "admin")
@@ -212,5 +217,7 @@ def test_a_shadowing_rollout_can_be_paused_and_rolled_back() -> None:
     r = shadowing()
     paused = command(r, "pause", 20, "admin").rollout
     assert paused.phase is Phase.paused and paused.paused_from is Phase.shadowing
-    assert command(paused, "resume", 21, "admin").rollout.phase is Phase.shadowing
+    resumed = command(paused, "resume", 21, "admin")
+    assert resumed.rollout.phase is Phase.shadowing
+    assert resumed.traffic is not None and resumed.traffic.green_bp == 0  # no user on green while shadowing
     assert command(r, "rollback", 22, "admin").rollout.phase is Phase.rolling_back
