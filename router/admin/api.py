@@ -115,8 +115,8 @@ async def status(request: Request, _: Annotated[str, Depends(reader)]) -> dict[s
 async def put_weights(body: WeightsBody, request: Request, actor: Annotated[str, Depends(writer)]) -> dict[str, Any]:
     green_bp = body.green_bp()
     if request.app.state.controller.active:
-        raise HTTPException(409, "a rollout is driving the weights; pause it (POST /admin/rollout/pause) or roll it "
-                                 "back first")
+        raise HTTPException(409, "a rollout is driving the weights; pause it (`bluegreen pause`, POST "
+                                 "/admin/rollout/pause) or roll it back first")
     try:
         event = await request.app.state.control.set_green_weight(green_bp, actor, body.reason)
     except NginxError as exc:

@@ -389,7 +389,7 @@ def new_rollout(current: Rollout | None, stable: str, steps: list[float], interv
 def command(rollout: Rollout | None, name: str, now: float, actor: str) -> Decision:
     """pause | resume | promote | confirm | rollback, as an operator asked."""
     if rollout is None:
-        raise CommandRefused("there is no rollout; start one with POST /admin/rollout")
+        raise CommandRefused("there is no rollout; start one (`bluegreen cutover`, POST /admin/rollout)")
     phase = rollout.phase
     if name == "pause":
         if phase not in PAUSABLE:
