@@ -55,12 +55,30 @@ def wait_until_both_ready(url: str, timeout_s: float = 30.0) -> None:
     raise TimeoutError(f"the router does not see both colours ready: {backends}")
 
 
+# `bluegreen cutover`'s exit codes (README, docs/deployment.md).
+CUTOVER_EXITS = {0: "promoted", 2: "rejected", 1: "could not run"}
+
+
+def expected_exit(faulty: bool) -> int:
+    """What the cutover should exit with: a faulty green is rejected (2), a healthy one promoted (0)."""
+    return 2 if faulty else 0
+
+
+def exit_row(outcome: int, faulty: bool) -> str:
+    """The cutover's exit code, what it means, and whether this run expected it."""
+    meaning = CUTOVER_EXITS.get(outcome, "killed by a signal" if outcome < 0 else "unexpected")
+    expected = expected_exit(faulty)
+    style = "green" if outcome == expected else "red"
+    return f"[{style}]{outcome} ({meaning})[/], expected {expected} ({CUTOVER_EXITS[expected]})"
+
+
 def summary(load: LoadDriver, status: dict[str, Any], outcome: int, seconds: float, faulty: bool) -> Table:
     result = {0: "[green]promoted[/]", 2: "[yellow]green rejected (shadow checks failed, or rolled back)[/]"}.get(
         outcome, f"[red]error (exit {outcome})[/]")
     table = Table(title=f"cutover {'with a faulty green ' if faulty else ''}→ {result} in {seconds:.0f} s")
     table.add_column("")
     table.add_column("value", justify="right")
+    table.add_row("`bluegreen cutover` exit code", exit_row(outcome, faulty))
     table.add_row("client requests answered", str(load.answered))
     table.add_row("  by blue (llama.cpp, GGUF)", str(load.colours["blue"]))
     table.add_row("  by green (transformers)", str(load.colours["green"]))
@@ -114,7 +132,7 @@ def main() -> int:
         for service in (router, blue, green):
             service.stop()
     console.print(f"[green]demo finished in {time.perf_counter() - started:.1f} s; router and both backends stopped[/]")
-    expected = 2 if args.faulty_green else 0
+    expected = expected_exit(args.faulty_green)
     return 0 if outcome == expected and not load.failures else 1
 
 

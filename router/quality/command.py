@@ -1,6 +1,6 @@
 """`bluegreen compare` end to end: check both URLs, ask the questions with a progress bar, judge,
-write the JSON and HTML reports, print the table. The CLI maps the outcome to an exit code, and
-`CompareFailed` (the comparison could not run) to 1.
+write the JSON and HTML reports, print the table. The CLI maps the outcome to an exit code (passed 0,
+regressed 2, inconclusive 1), and `CompareFailed` (the comparison could not run) to 1.
 """
 
 from __future__ import annotations
@@ -26,12 +26,13 @@ from router.quality.compare import (
     endpoint_of,
     not_ready,
     run_comparison,
+    setup_problem,
 )
 from router.quality.questions import Question, default_questions, load_questions
 from router.quality.report import ComparisonRun, write_html, write_json
-from router.quality.summary import summarise
+from router.quality.summary import Summary, summarise
 from router.quality.table import summary_table, verdict_view
-from router.quality.verdict import CompareLimits, judge_comparison
+from router.quality.verdict import CompareLimits, Outcome, Verdict, judge_comparison
 
 
 @dataclass(frozen=True)
@@ -104,6 +105,19 @@ def _ask_all(endpoints: dict[str, Endpoint], questions: list[Question], options:
             raise CompareFailed("interrupted: no report written") from exc
 
 
+def judge_run(endpoints: dict[str, Endpoint], results: list[QuestionResult], summary: Summary,
+              limits: CompareLimits) -> Verdict:
+    """The comparison's verdict, unless a colour's URL was wrong (every request the same 4xx, or none
+    connected): then it is inconclusive, so the comparison exits 1 ("could not run"), not 2, and says
+    which colour to check. A green that fails with 5xx or timeouts is still judged, and regresses."""
+    problems = tuple(problem for colour, endpoint in endpoints.items()
+                     if (problem := setup_problem(colour, endpoint,
+                                                  [r.answers[colour] for r in results if colour in r.answers])))
+    if problems:
+        return Verdict(Outcome.inconclusive, problems)
+    return judge_comparison(summary, limits)
+
+
 def run_compare(request: CompareRequest, out: Console, console: Console) -> ComparisonRun:
     """Run the comparison and write its reports; raises `CompareFailed` when it cannot run."""
     endpoints, questions = _prepare(request)
@@ -114,7 +128,7 @@ def run_compare(request: CompareRequest, out: Console, console: Console) -> Comp
     results = _ask_all(endpoints, questions, request.options, console)
     summary = summarise(results)
     run = ComparisonRun(started_at, time.perf_counter() - started, endpoints, request.options, request.limits,
-                        results, summary, judge_comparison(summary, request.limits))
+                        results, summary, judge_run(endpoints, results, summary, request.limits))
     try:
         paths = [write_json(run, request.out_dir), write_html(run, request.out_dir)]
     except OSError as exc:

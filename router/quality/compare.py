@@ -119,6 +119,7 @@ class Reply:
     chunk_offsets_s: tuple[float, ...] = ()
     status: int | None = None
     error: str | None = None
+    connected: bool = True  # False when no connection could be made (refused, no such host)
 
 
 async def ask(client: httpx.AsyncClient, endpoint: Endpoint, question: str, options: CompareOptions) -> Reply:
@@ -160,7 +161,8 @@ async def ask(client: httpx.AsyncClient, endpoint: Endpoint, question: str, opti
                      error=f"no complete answer within {options.timeout_s:g} s")
     except (httpx.HTTPError, ValueError) as exc:
         return Reply(False, "".join(text), time_s=time.perf_counter() - started,
-                     error=f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)
+                     error=f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__,
+                     connected=not isinstance(exc, httpx.ConnectError))
     return Reply(True, "".join(text), finish, tokens, time.perf_counter() - started, tuple(offsets), 200)
 
 
@@ -182,6 +184,7 @@ class AnswerRecord:
     tokens_per_s: float | None  # generated tokens over the whole request time
     checks: AnswerChecks | None  # None when the request failed
     chrf_reference: float | None
+    connected: bool = True  # False when no connection could be made
 
 
 def record(colour: str, reply: Reply, reference: str | None, limits: CheckLimits) -> AnswerRecord:
@@ -193,7 +196,33 @@ def record(colour: str, reply: Reply, reference: str | None, limits: CheckLimits
         gap_p95_s=timing.gap_p95_s, per_token_s=timing.per_token_s, tokens_per_s=speed,
         checks=check_answer(reply.answer, reply.finish_reason, limits) if reply.ok else None,
         chrf_reference=chrf(reply.answer, reference) if reply.ok and reference else None,
+        connected=reply.connected,
     )
+
+
+EXAMPLE_PORTS = {"blue": 8001, "green": 8002}
+
+
+def setup_problem(colour: str, endpoint: Endpoint, records: Sequence[AnswerRecord]) -> str | None:
+    """Why a colour's failures point at its URL rather than its model, or None.
+
+    Every request answered with the same 4xx (404 a wrong path, 401/403 a gate, 405/422 another API)
+    or none connected at all: the comparison could not run against that colour. 5xx answers, broken
+    streams and timeouts, even on every request, are the model's failures: a regression, never this.
+    """
+    if not records or any(r.ok for r in records):
+        return None
+    n = len(records)
+    hint = f"check --{colour} (the backend's base URL, e.g. http://host:{EXAMPLE_PORTS.get(colour, 8001)})"
+    statuses = {r.status for r in records}
+    status = next(iter(statuses))
+    if len(statuses) == 1 and status is not None and 400 <= status < 500:
+        said = (records[0].error or "").removeprefix(f"HTTP {status}: ").strip()
+        return (f"{colour} answered {status} to all {n} requests: {hint}; they went to {endpoint.url}"
+                + (f", which said {said[:160]!r}" if said else ""))
+    if not any(r.connected for r in records):
+        return f"{colour}: none of its {n} requests connected to {endpoint.base} ({records[0].error}): {hint}"
+    return None
 
 
 @dataclass

@@ -1,7 +1,8 @@
 """End to end: bad-answer drills on real backends, and `bluegreen compare` catching them.
 
 A green started with `--fault-answer` answers HTTP 200 on both routes, streamed or not, but badly;
-`compare` must exit 2 against it, 0 against a healthy green, 1 when it cannot run.
+`compare` must exit 2 against it (and against a green that answers 500), 0 against a healthy green,
+1 when it cannot run, a wrong URL (the same 4xx to every request) included.
 """
 
 from __future__ import annotations
@@ -147,3 +148,39 @@ def test_compare_exits_1_when_it_cannot_run(llama_backend: BackendProcess, tmp_p
     done = _compare(llama_backend.url, "ftp://example", tmp_path)
     assert done.returncode == 1 and "not an http(s) URL" in done.stderr, done.stderr
     assert not (tmp_path / "out" / "model_comparison.json").exists()
+
+
+def _said(done: subprocess.CompletedProcess[str]) -> str:
+    """stdout with rich's line wrapping undone."""
+    return " ".join(done.stdout.split())
+
+
+def test_compare_exits_1_when_a_url_answers_404_to_everything(llama_backend: BackendProcess, tmp_path: Path) -> None:
+    wrong = llama_backend.url + "/api"  # a path under which the backend has nothing: 404 to every question
+    done = _compare(llama_backend.url, wrong, tmp_path)
+    assert done.returncode == 1, done.stdout + done.stderr
+    said = _said(done)
+    assert "verdict: inconclusive" in said and "regressed" not in said, said
+    assert ("green answered 404 to all 3 requests: check --green (the backend's base URL, e.g. http://host:8002); "
+            f"they went to {wrong}/api/v1/chat/legal") in said, said
+    document, html = _report(tmp_path)
+    assert document["verdict"]["outcome"] == "inconclusive" and document["verdict"]["regressed"] is False
+    assert "Verdict: inconclusive" in html
+    # Both colours wrong: inconclusive, exit 1, each named.
+    done = _compare(wrong, wrong, tmp_path)
+    assert done.returncode == 1, done.stdout + done.stderr
+    said = _said(done)
+    assert "blue answered 404 to all 3 requests: check --blue" in said, said
+    assert "green answered 404 to all 3 requests: check --green" in said, said
+
+
+def test_compare_exits_2_against_a_green_that_answers_500(
+    llama_backend: BackendProcess, tiny_models: TinyModels, serve, tmp_path: Path,
+) -> None:
+    green = serve("green-500", ["--engine", "llama_cpp", "--model", str(tiny_models.gguf_path),
+                                "--fault-error-rate", "1"])
+    done = _compare(llama_backend.url, green.url, tmp_path)
+    assert done.returncode == 2, done.stdout + done.stderr
+    said = _said(done)
+    assert "verdict: regressed" in said and "failed requests: green 100.0 %" in said, said
+    assert "check --green" not in said

@@ -6,9 +6,20 @@ from dataclasses import replace
 
 import pytest
 
-from router.quality.checks import CheckRates
-from router.quality.summary import ColourSummary, PairSummary, Summary
-from router.quality.verdict import CompareLimits, Outcome, Sides, gap_finding, judge_comparison, rate_finding
+from router.quality.checks import CheckLimits, CheckRates
+from router.quality.command import judge_run
+from router.quality.compare import AnswerRecord, QuestionResult, Reply, endpoint_of, record, setup_problem
+from router.quality.questions import Question
+from router.quality.summary import ColourSummary, PairSummary, Summary, summarise
+from router.quality.verdict import (
+    CompareLimits,
+    Outcome,
+    Sides,
+    Verdict,
+    gap_finding,
+    judge_comparison,
+    rate_finding,
+)
 
 CLEAN = CheckRates(answers=20, empty=0.0, wrong_language=0.0, repetitive=0.0, truncated=0.0, refusal=0.0)
 
@@ -102,3 +113,84 @@ def test_reasons_name_the_colours_when_the_candidate_is_blue() -> None:
     verdict = judge_comparison(summary(green=colour(wrong_language=1.0), ratio=0.2), sides=blue_is_candidate)
     assert "non-Russian answers: blue 100.0 % > limit 10.0 % (green 0.0 %)" in verdict.reasons
     assert "median answer length blue/green: 0.20 (allowed 0.5–4)" in verdict.reasons
+
+
+# --- `bluegreen compare`: a wrong URL is a set-up problem (exit 1), not green's regression (exit 2) ---
+
+ENDPOINTS = {"blue": endpoint_of("http://127.0.0.1:8001"), "green": endpoint_of("http://127.0.0.1:8080/api")}
+
+
+def answered(colour: str, reply: Reply) -> AnswerRecord:
+    return record(colour, reply, None, CheckLimits())
+
+
+def http_error(status: int, message: str = "Not Found") -> Reply:
+    return Reply(False, time_s=0.01, status=status, error=f"HTTP {status}: {message}")
+
+
+GOOD = Reply(True, "Договор — это соглашение сторон.", "stop", 8, 0.5, (0.1, 0.2), 200)
+REFUSED = Reply(False, time_s=0.01, error="ConnectError: [Errno 111] Connection refused", connected=False)
+TIMEOUT = Reply(False, "Догов", time_s=300.0, error="no complete answer within 300 s")
+
+
+def results_of(blue: list[Reply], green: list[Reply]) -> list[QuestionResult]:
+    questions = [QuestionResult(Question(f"вопрос {i}"), 0) for i in range(len(blue))]
+    for result, b, g in zip(questions, blue, green, strict=True):
+        result.answers = {"blue": answered("blue", b), "green": answered("green", g)}
+    return questions
+
+
+def judged(blue: list[Reply], green: list[Reply]) -> Verdict:
+    results = results_of(blue, green)
+    return judge_run(ENDPOINTS, results, summarise(results), CompareLimits())
+
+
+@pytest.mark.parametrize("status", [404, 401, 403, 405, 422])
+def test_the_same_4xx_on_every_request_is_a_wrong_url_not_a_regression(status: int) -> None:
+    verdict = judged([GOOD] * 12, [http_error(status)] * 12)
+    assert verdict.outcome is Outcome.inconclusive and len(verdict.reasons) == 1
+    assert verdict.reasons[0].startswith(
+        f"green answered {status} to all 12 requests: check --green (the backend's base URL, e.g. http://host:8002);")
+    assert "http://127.0.0.1:8080/api/api/v1/chat/legal" in verdict.reasons[0]
+
+
+def test_no_request_connecting_is_a_wrong_url() -> None:
+    verdict = judged([GOOD] * 3, [REFUSED] * 3)
+    assert verdict.outcome is Outcome.inconclusive
+    assert verdict.reasons == ("green: none of its 3 requests connected to http://127.0.0.1:8080 (ConnectError: "
+                               "[Errno 111] Connection refused): check --green (the backend's base URL, e.g. "
+                               "http://host:8002)",)
+
+
+@pytest.mark.parametrize(
+    "green",
+    [
+        [http_error(500, "Internal Server Error")] * 12,  # a green that fails: what compare exists to catch
+        [http_error(503, "overloaded")] * 12,
+        [TIMEOUT] * 12,
+        [http_error(404)] * 11 + [GOOD],  # one answer: the URL is right, the 404s are green's
+        [http_error(404)] * 6 + [http_error(422)] * 6,  # not one answer to everything
+        [REFUSED] * 6 + [TIMEOUT] * 6,  # some connected, then failed
+    ],
+)
+def test_green_failing_otherwise_stays_a_regression(green: list[Reply]) -> None:
+    verdict = judged([GOOD] * 12, green)
+    assert verdict.outcome is Outcome.regressed
+    assert any(reason.startswith("failed requests: green") for reason in verdict.reasons), verdict.reasons
+
+
+def test_both_colours_wrong_stays_inconclusive_and_names_both() -> None:
+    verdict = judged([http_error(404)] * 3, [http_error(401, "missing token")] * 3)
+    assert verdict.outcome is Outcome.inconclusive
+    assert [reason.split(":")[0] for reason in verdict.reasons] == ["blue answered 404 to all 3 requests",
+                                                                    "green answered 401 to all 3 requests"]
+    assert "check --blue (the backend's base URL, e.g. http://host:8001)" in verdict.reasons[0]
+    assert verdict.reasons[1].endswith("which said 'missing token'")
+    # Blue failing with 5xx: still nothing to compare green with, as before.
+    verdict = judged([http_error(500)] * 3, [GOOD] * 3)
+    assert verdict.outcome is Outcome.inconclusive and "blue answered none of its 3 requests" in verdict.reasons[0]
+
+
+def test_a_healthy_pair_is_judged_as_before() -> None:
+    assert judged([GOOD] * 4, [GOOD] * 4).outcome is Outcome.passed
+    assert setup_problem("green", ENDPOINTS["green"], []) is None
