@@ -48,20 +48,86 @@ def error_responses(descriptions: Mapping[int | str, str]) -> dict[int | str, di
     return {status: {"model": ErrorEnvelope, "description": text} for status, text in descriptions.items()}
 
 
+# How pydantic-core names a union's members in `loc` (`int | str` fails at ('x', 'int') and ('x', 'str')):
+# its validator names, hyphenated (`constrained-float`, `multi-host-url`) or with their arguments in brackets
+# (`list[int]`, `function-after[f(), int]`, `literal['a','b']`, `enum[Colour]`), one of the bare names of its
+# scalar validators (`int`, `none`), or a model's class name (`CatBody`). Labels a model gives its members
+# itself (`Tag("text")`, `Tag("list")` in model_backends/schemas.py) are words it chose to show: they stay.
+# No body here has free-form keys; a hyphenated lowercase key of a dict body would be taken for a name.
+_CORE_NAME = re.compile(r"[a-z]+(?:-[a-z]+)+|[a-z][a-z-]*\[.*\]", re.DOTALL)
+_BARE_NAME = re.compile(r"none|int|float|str|bool|bytes|date|time|datetime|timedelta|decimal|uuid|url|any|callable"
+                        r"|complex|json|[A-Z][A-Za-z0-9_]*")
+
+
+def _union_tags(errors: list[dict[str, Any]]) -> set[tuple[int, int]]:
+    """(error index, loc position) of each loc part that names a union member rather than a field.
+
+    A hyphenated or bracketed core name is one whatever the context. A bare one (`int`, `none`, `CatBody`)
+    could also be a field or a key, so it counts only beside a sibling: another error with the same loc
+    before it, the same input, and another member's name in its place.
+    """
+    tags: set[tuple[int, int]] = set()
+    for i, err in enumerate(errors):
+        loc = err["loc"]
+        for pos, part in enumerate(loc):
+            if not isinstance(part, str) or pos == 0:
+                continue
+            if _CORE_NAME.fullmatch(part):
+                tags.add((i, pos))
+            elif _BARE_NAME.fullmatch(part) and any(
+                    j != i and len(other["loc"]) > pos and tuple(other["loc"][:pos]) == tuple(loc[:pos])
+                    and isinstance(other["loc"][pos], str) and other["loc"][pos] != part
+                    and (_CORE_NAME.fullmatch(other["loc"][pos]) or _BARE_NAME.fullmatch(other["loc"][pos]))
+                    and _same(other.get("input"), err.get("input"))
+                    for j, other in enumerate(errors)):
+                tags.add((i, pos))
+    return tags
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Equal inputs, NaN included (`{"green": NaN}` fails every member with the same NaN)."""
+    return a is b or a == b
+
+
+def _message(err: dict[str, Any]) -> str:
+    if err["type"] == "extra_forbidden":
+        return "unknown field; remove it"
+    if err["type"] == "missing":
+        return "required field is missing"
+    return str(err["msg"])
+
+
 def field_errors(exc: RequestValidationError) -> tuple[str, str | None]:
-    """`field: problem` for each invalid field, and the first field's name for `param`."""
-    parts, first = [], None
-    for err in exc.errors():
-        loc = [str(p) for p in err["loc"] if p != "body"]
-        field = ".".join(loc) or "body"
-        first = first or field
-        message = err["msg"]
-        if err["type"] == "extra_forbidden":
-            message = "unknown field; remove it"
-        elif err["type"] == "missing":
-            message = "required field is missing"
-        parts.append(f"{field}: {message}")
-    return "; ".join(parts), first
+    """`field: problem` for each invalid field, and the first field's name for `param`.
+
+    A body that is not JSON at all is said so, with the decoder's words and where it stopped. A union's
+    failed members are folded into their field: `green` is a number from 0 to 100 or absent, so
+    `{"green": 101}` reads "green: Input should be less than or equal to 100", not one line per member
+    (`green.constrained-float: ...; green.none: Input should be None`).
+    """
+    errors = list(exc.errors())
+    for err in errors:
+        if err["type"] == "json_invalid":
+            where = err["loc"][-1] if err["loc"] and isinstance(err["loc"][-1], int) else None
+            reason = str((err.get("ctx") or {}).get("error") or err["msg"])
+            at = f", at character {where}" if where is not None else ""
+            return f"the body is not valid JSON ({reason}{at})", "body"
+    tags = _union_tags(errors)
+    found: list[tuple[str, str, bool]] = []  # field, message, is a union's `None` alternative
+    for i, err in enumerate(errors):
+        loc = [str(p) for pos, p in enumerate(err["loc"]) if (i, pos) not in tags and not (pos == 0 and p == "body")]
+        folded = any(index == i for index, _ in tags)
+        found.append((".".join(loc) or "body", _message(err), folded and err["type"] == "none_required"))
+    # `X | None` where neither fits: "should be None" is the alternative nobody meant, once another is said.
+    said = {field for field, _, is_none in found if not is_none}
+    messages: dict[str, list[str]] = {}
+    for field, message, is_none in found:
+        if is_none and field in said:
+            continue
+        if message not in messages.setdefault(field, []):
+            messages[field].append(message)
+    parts = [f"{field}: {', or '.join(texts)}" for field, texts in messages.items()]
+    return "; ".join(parts), next(iter(messages), None)
 
 
 async def validation_error_handler(request: Request, exc: Exception) -> JSONResponse:

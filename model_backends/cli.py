@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from bluegreen_common.settings import ConfigError, load_settings
 from model_backends.chat_format import ChatFormat
@@ -58,7 +59,7 @@ def serve(
             allow_mock=allow_mock, faults=faults or None,
         )
     except ConfigError as exc:
-        console.print(f"[red]invalid configuration:[/] {exc}")
+        console.print(f"[red]invalid configuration:[/] {escape(str(exc))}")
         raise typer.Exit(EXIT_CONFIG) from exc
     if settings.engine != "openai_upstream" and settings.engine != "mock" and not settings.model:
         console.print("[red]no model given:[/] pass --model PATH (a .gguf file or a checkpoint directory)")
@@ -114,7 +115,7 @@ def convert(
         from model_backends.convert.pipeline import convert_checkpoint, inspect_checkpoint
         from model_backends.convert.report import RichProgress, describe, summary
     except ImportError as exc:
-        console.print(f"[red]convert needs gguf and safetensors:[/] pip install '.[convert]' ({exc})")
+        console.print(f"[red]convert needs gguf and safetensors:[/] pip install '.\\[convert]' ({escape(str(exc))})")
         raise typer.Exit(EXIT_CONFIG) from exc
     from model_backends.errors import ConversionError
 
@@ -125,7 +126,7 @@ def convert(
             result = convert_checkpoint(hf_dir, out, outtype, threads=threads, name=name, force=force,
                                         progress=progress, inspection=found)
     except ConversionError as exc:
-        console.print(f"[red]cannot convert {hf_dir}:[/] {exc}")
+        console.print(f"[red]cannot convert {hf_dir}:[/] {escape(str(exc))}")
         raise typer.Exit(EXIT_CONFIG) from exc
     console.print(summary(result))
 

@@ -24,8 +24,8 @@ from router.weights import Colour
 
 bearer = HTTPBearer(auto_error=False, description="BLUEGREEN_ADMIN_TOKEN")
 
-NO_TOKEN = ("no admin token is configured, so changes are refused; set BLUEGREEN_ADMIN_TOKEN (or admin_token in "
-            "the config file) and restart the router")
+NO_TOKEN = ("no admin token is configured, so changes are refused; set BLUEGREEN_ADMIN_TOKEN in the router's "
+            "environment and restart the router")
 
 
 def _check_token(request: Request, credentials: HTTPAuthorizationCredentials | None, mutating: bool) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -10,6 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from bluegreen_common.settings import ConfigError, load_settings
 from router.weights import Colour
@@ -22,6 +24,23 @@ console = Console(stderr=True)
 
 EXIT_CONFIG = 2
 EXIT_UNAVAILABLE = 3  # the state file or the runtime (Docker engine, image) cannot be used
+MAX_DAYS = 3650  # `analytics --days`, as the admin API's /admin/analytics `days` allows
+
+
+def _finite(value: float | None) -> float | None:
+    """Refuse nan and ±inf as a usage error (exit 1, see `main`): click reads them as floats, its ranges let
+    nan through, and JSON cannot carry either to the router."""
+    if value is not None and not math.isfinite(value):
+        raise typer.BadParameter(f"must be a finite number (got {value})")
+    return value
+
+
+def _days(value: float | None) -> float | None:
+    """`analytics --days`: what the admin API's `days` allows (more than 0, at most 3650)."""
+    if value is not None and not (math.isfinite(value) and 0 < value <= MAX_DAYS):
+        raise typer.BadParameter(f"must be more than 0 and at most {MAX_DAYS} (got {value:g})")
+    return value
+
 
 
 @app.callback()
@@ -48,7 +67,7 @@ def serve(
             blue={"url": blue} if blue else None, green={"url": green} if green else None,
         )
     except ConfigError as exc:
-        console.print(f"[red]invalid configuration:[/] {exc}")
+        console.print(f"[red]invalid configuration:[/] {escape(str(exc))}")
         raise typer.Exit(EXIT_CONFIG) from exc
 
     import uvicorn
@@ -64,10 +83,10 @@ def serve(
     try:
         application = create_app(settings)
     except StateUnavailable as exc:
-        console.print(f"[red]cannot use the state file:[/] {exc}")
+        console.print(f"[red]cannot use the state file:[/] {escape(str(exc))}")
         raise typer.Exit(EXIT_CONFIG) from exc
     except RuntimeUnavailable as exc:
-        console.print(f"[red]cannot run the backends:[/] {exc}")
+        console.print(f"[red]cannot run the backends:[/] {escape(str(exc))}")
         raise typer.Exit(EXIT_UNAVAILABLE) from exc
     settle_after_startup()  # keep startup's objects out of every collector pass (router/gc_tuning.py)
     uvicorn.run(application, host=settings.host, port=settings.port, log_level=log_level,
@@ -78,7 +97,8 @@ def serve(
 def render_nginx_command(
     config: Annotated[Path | None, typer.Option("--config", help="YAML settings file")] = None,
     out_path: Annotated[Path | None, typer.Option("--out", help="write here instead of printing")] = None,
-    green: Annotated[float | None, typer.Option(help="green percent [default: the weights in the state file]")] = None,
+    green: Annotated[float | None, typer.Option(callback=_finite,
+                                                help="green percent [default: the weights in the state file]")] = None,
     stable: Annotated[Colour | None, typer.Option(
         help="the colour serving before the rollout; the other is retried on it and ejected when failing "
              "[default: the state file's, or blue with --green]")] = None,
@@ -102,13 +122,13 @@ def render_nginx_command(
             store.close()
             green_bp, stable = saved.green_bp, stable or Colour(saved.stable)
     except (ConfigError, ValueError, StateUnavailable) as exc:
-        console.print(f"[red]cannot render:[/] {exc}")
+        console.print(f"[red]cannot render:[/] {escape(str(exc))}")
         raise typer.Exit(EXIT_CONFIG) from exc
     text = nginx_config_text(settings, green_bp, stable)
     try:  # so that `nginx -t -c FILE -p PREFIX` passes on a fresh machine, with no router having run
         prepare_prefix(settings.nginx)
     except OSError as exc:
-        console.print(f"[red]cannot create nginx's folders under {settings.nginx.prefix}:[/] {exc}")
+        console.print(f"[red]cannot create nginx's folders under {settings.nginx.prefix}:[/] {escape(str(exc))}")
         raise typer.Exit(EXIT_CONFIG) from exc
     if out_path is None:
         out.print(text, end="", markup=False, highlight=False, soft_wrap=True)
@@ -137,7 +157,7 @@ def _session(router: str) -> Iterator[AdminClient]:
     try:
         yield client
     except AdminError as exc:
-        console.print(f"[red]error:[/] {exc}")
+        console.print(f"[red]error:[/] {escape(str(exc))}")
         raise typer.Exit(EXIT_ERROR) from exc
     except KeyboardInterrupt:
         pass
@@ -149,9 +169,12 @@ def _parse_steps(steps: str | None) -> list[float] | None:
     if steps is None:
         return None
     try:
-        return [float(part) for part in steps.split(",") if part.strip()]
-    except ValueError as exc:
-        raise typer.BadParameter(f"steps must be numbers separated by commas, e.g. 5,25,50,100 (got {steps!r})") from exc
+        parsed = [float(part) for part in steps.split(",") if part.strip()]
+    except ValueError:
+        parsed = None
+    if parsed is None or not all(math.isfinite(step) for step in parsed):
+        raise typer.BadParameter(f"steps must be numbers separated by commas, e.g. 5,25,50,100 (got {steps!r})")
+    return parsed
 
 
 @app.command()
@@ -184,7 +207,8 @@ app.add_typer(weights_app, name="weights")
 
 
 @weights_app.command("set")
-def weights_set(green: Annotated[float, typer.Argument(help="green's share in percent; blue gets the rest")],
+def weights_set(green: Annotated[float, typer.Argument(callback=_finite,
+                                                       help="green's share in percent; blue gets the rest")],
                 router: RouterOption = DEFAULT_ROUTER,
                 reason: Annotated[str | None, typer.Option(help="kept in the audit trail")] = None) -> None:
     """Set green's share (0–100, two decimals)."""
@@ -196,7 +220,7 @@ ACTIONS = {
     "promote": "Skip the remaining steps and promote the canary.",
     "rollback": "Send every session back to the stable colour now.",
     "pause": "Hold the rollout where it is (weights can then be set by hand).",
-    "resume": "Continue a paused rollout; the current step's interval starts again.",
+    "resume": "Continue a paused rollout: the step's weights apply again and its interval starts over.",
     "confirm": "Let a rollout that waits for confirmation be promoted.",
 }
 
@@ -246,7 +270,8 @@ def follow_live(client: AdminClient, since: int) -> dict[str, Any]:
 @app.command()
 def cutover(router: RouterOption = DEFAULT_ROUTER,
             steps: Annotated[str | None, typer.Option(help="canary percent per step [default: the router's, 5,25,50,100]")] = None,
-            interval: Annotated[float | None, typer.Option(help="seconds per step [default: the router's, 30]")] = None,
+            interval: Annotated[float | None, typer.Option(callback=_finite,
+                                                           help="seconds per step [default: the router's, 30]")] = None,
             yes: Annotated[bool, typer.Option("--yes", "-y", help="do not ask for confirmation")] = False) -> None:
     """Start a rollout and follow it live until it ends: exit 0 promoted, 2 canary rejected, 1 error."""
     from router.admin.views import events_table, rollout_lines
@@ -288,10 +313,11 @@ def update(source: Annotated[str, typer.Option(help="the model's URL, a models.j
            engine: Annotated[str | None, typer.Option(
                help="llama_cpp | transformers | openai_upstream [default: the colour's configured engine]")] = None,
            steps: Annotated[str | None, typer.Option(help="canary percent per step [default: the router's]")] = None,
-           interval: Annotated[float | None, typer.Option(help="seconds per step [default: the router's]")] = None,
+           interval: Annotated[float | None, typer.Option(callback=_finite,
+                                                          help="seconds per step [default: the router's]")] = None,
            keep: Annotated[int, typer.Option(min=1, help="installed versions kept (older ones are pruned)")] = 3,
-           timeout: Annotated[float, typer.Option(min=1, help="seconds without a byte before a download "
-                                                              "attempt gives up")] = 60.0,
+           timeout: Annotated[float, typer.Option(
+               callback=_finite, min=1, help="seconds without a byte before a download attempt gives up")] = 60.0,
            dry_run: Annotated[bool, typer.Option("--dry-run", help="report what would happen, change nothing")] = False,
            retry_rejected: Annotated[bool, typer.Option(
                "--retry-rejected", help="forget the rejection of the version the source offers now and try it "
@@ -315,7 +341,7 @@ def update(source: Annotated[str, typer.Option(help="the model's URL, a models.j
     raise typer.Exit(run_update_command(request, follow_live, out, console, None if yes else typer.confirm))
 
 
-Rate = Annotated[float, typer.Option(min=0, max=1)]
+Rate = Annotated[float, typer.Option(callback=_finite, min=0, max=1)]
 
 
 @app.command()
@@ -328,23 +354,27 @@ def compare(blue: Annotated[str, typer.Option(help="blue backend URL, e.g. http:
             concurrency: Annotated[int, typer.Option(min=1, help="requests in flight per colour")] = 1,
             max_tokens: Annotated[int, typer.Option(min=1, max=4096, help="tokens per answer at most")] = 256,
             temperature: Annotated[float | None, typer.Option(
-                min=0, max=2, help="sampling temperature [default: each backend's own]")] = None,
-            timeout: Annotated[float, typer.Option(min=1, help="seconds per request")] = 300.0,
+                callback=_finite, min=0, max=2, help="sampling temperature [default: each backend's own]")] = None,
+            timeout: Annotated[float, typer.Option(callback=_finite, min=1, help="seconds per request")] = 300.0,
             wait_ready: Annotated[float, typer.Option(
-                min=0, help="seconds to wait for a backend whose model is still loading")] = 60.0,
+                callback=_finite, min=0, help="seconds to wait for a backend whose model is still loading")] = 60.0,
             out_dir: Annotated[Path, typer.Option("--out", help="where the JSON and HTML reports go")] = Path("runs/compare"),
             max_error_rate: Rate = 0.05, max_empty_rate: Rate = 0.05, max_non_russian_rate: Rate = 0.10,
             max_repetition_rate: Rate = 0.10, max_truncated_rate: Rate = 0.25, max_refusal_rate: Rate = 0.10,
             tolerance: Annotated[float, typer.Option(
-                min=0, max=1, help="a rate over its limit counts only if green's exceeds blue's by more")] = 0.05,
-            min_length_ratio: Annotated[float, typer.Option(min=0, help="median green/blue length")] = 0.5,
-            max_length_ratio: Annotated[float, typer.Option(min=0, help="median green/blue length")] = 4.0,
+                callback=_finite, min=0, max=1,
+                help="a rate over its limit counts only if green's exceeds blue's by more")] = 0.05,
+            min_length_ratio: Annotated[float, typer.Option(
+                callback=_finite, min=0, help="median green/blue length")] = 0.5,
+            max_length_ratio: Annotated[float, typer.Option(
+                callback=_finite, min=0, help="median green/blue length")] = 4.0,
             min_chrf: Annotated[float, typer.Option(
-                min=0, max=100, help="median chrF green vs blue; 0 turns it off")] = 0.0,
+                callback=_finite, min=0, max=100, help="median chrF green vs blue; 0 turns it off")] = 0.0,
             max_gap_ratio: Annotated[float, typer.Option(
-                min=1, help="green's inter-chunk gap p95 over blue's, at most")] = 3.0,
+                callback=_finite, min=1, help="green's inter-chunk gap p95 over blue's, at most")] = 3.0,
             min_gap: Annotated[float, typer.Option(
-                min=0, help="seconds: a gap p95 up to this passes whatever the ratio")] = 0.5) -> None:
+                callback=_finite, min=0,
+                help="seconds: a gap p95 up to this passes whatever the ratio")] = 0.5) -> None:
     """A/B both colours' answers on a question set (JSON + HTML report): exit 0 no regression,
     2 green regresses, 1 could not run."""
     from router.errors import CompareFailed
@@ -367,7 +397,7 @@ def compare(blue: Annotated[str, typer.Option(help="blue backend URL, e.g. http:
     try:
         run = run_compare(request, out, console)
     except CompareFailed as exc:
-        console.print(f"[red]cannot compare:[/] {exc}")
+        console.print(f"[red]cannot compare:[/] {escape(str(exc))}")
         raise typer.Exit(EXIT_ERROR) from exc
     exits = {Outcome.passed: EXIT_PROMOTED, Outcome.regressed: EXIT_REJECTED, Outcome.inconclusive: EXIT_ERROR}
     raise typer.Exit(exits[run.verdict.outcome])
@@ -377,7 +407,8 @@ def compare(blue: Annotated[str, typer.Option(help="blue backend URL, e.g. http:
 def analytics(path: Annotated[Path, typer.Option(envvar="BLUEGREEN_ANALYTICS__PATH",
                                                  help="the analytics file (rotated PATH.1, PATH.2, … are read too)")]
               = Path("runs/analytics.jsonl"),
-              days: Annotated[float | None, typer.Option(min=0, help="only the last N days [default: all]")] = None,
+              days: Annotated[float | None, typer.Option(
+                  callback=_days, help="only the last N days, more than 0 and at most 3650 [default: all]")] = None,
               by: Annotated[str | None, typer.Option(help="one row per colour | category | day | tier")] = None,
               as_json: Annotated[bool, typer.Option("--json", help="print JSON instead of a table")] = False) -> None:
     """Usage from the router's analytics: requests, error rate, p50/p95 time and TTFT, answer length, tokens."""

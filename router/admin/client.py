@@ -36,7 +36,11 @@ class AdminClient:
 
     def _call(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
         try:
-            response = self._client.request(method, path, **kwargs)
+            request = self._client.build_request(method, path, **kwargs)
+        except ValueError as exc:  # nan or ±inf in a JSON body: no JSON can carry them, so nothing is sent
+            raise AdminError(f"cannot send {method} {path}: {exc}; give finite numbers") from exc
+        try:
+            response = self._client.send(request)
         except httpx.HTTPError as exc:
             raise AdminError(f"cannot reach the router at {self.router_url} ({exc.__class__.__name__}); "
                              "is `bluegreen serve` running there? (--router URL)") from exc

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from router.admin.client import AdminClient
@@ -48,7 +49,7 @@ def run_update_command(request: UpdateRequest, follow: Follow, out: Console, con
     except (UpdateFailed, AdminError) as exc:
         out.print()
         out.print(summary(updater.run))
-        console.print(f"[red]update could not run:[/] {exc}")
+        console.print(f"[red]update could not run:[/] {escape(str(exc))}")
         return EXIT_ERROR
     except KeyboardInterrupt:
         console.print("stopped; a rollout already started goes on in the router (`bluegreen status --watch`), and "

@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 
 def test_bad_settings_exit_2_naming_each(tmp_path: Path) -> None:
     config = tmp_path / "bad.yaml"
@@ -16,3 +18,46 @@ def test_bad_settings_exit_2_naming_each(tmp_path: Path) -> None:
     message = " ".join(done.stderr.split())
     for part in ("initial_green_weight", "more than two decimals", "blue.url", "http://", "retries"):
         assert part in message, message
+
+
+def _bluegreen(*args: str, program: str = "router.admin.cli") -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", program, *args], capture_output=True, text=True, timeout=60)
+
+
+# No router listens on port 9: a command that got as far as sending would say "cannot reach the router".
+NOWHERE = ["--router", "http://127.0.0.1:9"]
+
+
+@pytest.mark.parametrize("args", [
+    ["weights", "set", "nan", *NOWHERE], ["weights", "set", "inf", *NOWHERE], ["weights", "set", *NOWHERE, "--", "-inf"],
+    ["cutover", "--interval", "nan", "--yes", *NOWHERE], ["cutover", "--steps", "5,inf", "--yes", *NOWHERE],
+    ["analytics", "--days", "nan"], ["analytics", "--days", "0"], ["analytics", "--days", "4000"],
+    ["render-nginx", "--green", "nan"], ["compare", "--blue", "http://127.0.0.1:9", "--green", "http://127.0.0.1:9",
+                                         "--min-gap", "inf"],
+    ["update", "--source", "x", "--name", "m", "--models-dir", "/nonexistent", "--interval", "-inf", *NOWHERE],
+])
+def test_numbers_json_cannot_carry_are_usage_errors(args: list[str]) -> None:
+    done = _bluegreen(*args)
+    assert done.returncode == 1, done.stderr
+    assert "Traceback" not in done.stderr and "cannot reach" not in done.stderr, done.stderr
+    assert "Invalid value" in done.stderr, done.stderr
+
+
+@pytest.mark.parametrize("program", ["router.admin.cli", "model_backends.cli"])
+def test_a_yaml_syntax_error_names_the_file_and_where(tmp_path: Path, program: str) -> None:
+    config = tmp_path / "bad.yaml"
+    config.write_text("port: 8080\nx: !!binary [\n")
+    done = _bluegreen("serve", "--config", str(config), program=program)
+    assert done.returncode == 2, done.stderr
+    message = " ".join(done.stderr.split())
+    assert message.startswith(f"invalid configuration: config file {config} is not valid YAML at line 3, column 1: ")
+    assert "expected the node content" in message and "<unicode string>" not in message, message
+
+
+def test_config_errors_are_printed_as_text_not_markup(tmp_path: Path) -> None:
+    config = tmp_path / "bad.yaml"
+    config.write_text('"[/]": 1\n"[b]": 2\n')  # Rich read "[/]" as a closing tag and crashed, and ate "[b]"
+    done = _bluegreen("serve", "--config", str(config))
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+    message = " ".join(done.stderr.split())
+    assert message.startswith("invalid configuration: [/]: ") and "[b]: " in message, message
