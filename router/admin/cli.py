@@ -20,7 +20,16 @@ if TYPE_CHECKING:
     from router.admin.client import AdminClient
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
-console = Console(stderr=True)
+PIPED_WIDTH = 140  # columns when not on a terminal (logs, cron, CI): tables are not cut to 80
+
+
+def _console(stderr: bool = False) -> Console:
+    """A terminal's own width; piped, PIPED_WIDTH columns."""
+    probe = Console(stderr=stderr)
+    return probe if probe.is_terminal else Console(stderr=stderr, width=PIPED_WIDTH)
+
+
+console = _console(stderr=True)
 
 EXIT_CONFIG = 2
 EXIT_UNAVAILABLE = 3  # the state file or the runtime (Docker engine, image) cannot be used
@@ -144,7 +153,7 @@ DEFAULT_ROUTER = "http://127.0.0.1:8080"
 # or was rolled back), 1 the command could not do its job (router unreachable, auth, a conflicting
 # rollout, bad arguments). Scripts that automate cutovers tell "unfit" from "could not run" by it.
 EXIT_PROMOTED, EXIT_ERROR, EXIT_REJECTED = 0, 1, 2
-out = Console()
+out = _console()
 
 
 @contextmanager
@@ -239,7 +248,8 @@ for _name, _help in ACTIONS.items():
 
 @app.command()
 def events(router: RouterOption = DEFAULT_ROUTER,
-           since: Annotated[int, typer.Option(help="show events after this id")] = 0,
+           since: Annotated[int, typer.Option(min=0, help="show events after this id")] = 0,
+           latest: Annotated[int | None, typer.Option(min=1, max=1000, help="only the newest N events")] = None,
            follow: Annotated[bool, typer.Option("--follow", "-f", help="keep printing new events")] = False) -> None:
     """The audit trail: who changed what, when, and why."""
     import time
@@ -247,24 +257,47 @@ def events(router: RouterOption = DEFAULT_ROUTER,
     from router.admin.views import events_table
 
     with _session(router) as client:
+        if latest is not None:
+            newest = client.latest_events(latest)
+            if newest:
+                out.print(events_table(newest))
+                since = newest[-1]["id"]
+            if not follow:
+                return
         while True:
             page = client.events(since=since, limit=1000)
             if page["events"]:
                 out.print(events_table(page["events"]))
             since = page["last_id"]
+            if len(page["events"]) == 1000:
+                continue  # more than a page waiting: the next one at once
             if not follow:
                 return
             time.sleep(1)
 
 
 def follow_live(client: AdminClient, since: int) -> dict[str, Any]:
-    """Redraw the dashboard until the rollout ends; its last status (`cutover` and `update` share it)."""
+    """Follow the rollout until it ends; its last status (`cutover` and `update` share it). On a terminal a
+    dashboard is redrawn in place; elsewhere (a log file, cron, CI) each new event is printed once, as a line."""
     from rich.live import Live
 
-    from router.admin.views import dashboard
+    from router.admin.views import dashboard, events_table
 
+    if not out.is_terminal:
+        shown = since
+
+        def print_new(_status: dict[str, Any], events: list[dict[str, Any]]) -> None:
+            nonlocal shown
+            new = [event for event in events if event["id"] > shown]
+            if new:
+                out.print(events_table(new))
+                shown = new[-1]["id"]
+
+        return client.follow_rollout(since, print_new)
     with Live(console=out, refresh_per_second=2) as live:
-        return client.follow_rollout(since, lambda status, recent: live.update(dashboard(status, recent[-6:])))
+        current = client.follow_rollout(since, lambda status, recent: live.update(dashboard(status, recent[-6:])))
+    out.print(events_table(client.events(since=since, limit=1000)["events"]))  # the whole story, kept on screen
+    return current
 
 
 @app.command()
@@ -274,7 +307,7 @@ def cutover(router: RouterOption = DEFAULT_ROUTER,
                                                            help="seconds per step [default: the router's, 30]")] = None,
             yes: Annotated[bool, typer.Option("--yes", "-y", help="do not ask for confirmation")] = False) -> None:
     """Start a rollout and follow it live until it ends: exit 0 promoted, 2 canary rejected, 1 error."""
-    from router.admin.views import events_table, rollout_lines
+    from router.admin.views import rollout_lines
     from router.rollout.machine import FINISHED, Phase
 
     parsed = _parse_steps(steps)
@@ -289,7 +322,6 @@ def cutover(router: RouterOption = DEFAULT_ROUTER,
         first_event = newest[-1]["id"] if newest else 0
         client.start_rollout(parsed, interval)
         current = follow_live(client, first_event)
-        out.print(events_table(client.events(since=first_event, limit=1000)["events"]))
         out.print(rollout_lines(current["rollout"]))
     if current is None or Phase(current["rollout"]["phase"]) not in FINISHED:
         console.print("stopped following; the rollout goes on in the router (`bluegreen status --watch`)")

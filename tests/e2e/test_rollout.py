@@ -204,6 +204,7 @@ def test_cutover_cli_follows_the_rollout_to_its_end(fast_router, upstreams, gree
         done = bluegreen("cutover", "--router", fast_router.url, "--yes", "--steps", steps, "--interval", "1")
     assert done.returncode == exit_code, done.stdout + done.stderr
     assert word in done.stdout and "phase:" in done.stdout
+    assert done.stdout.count("started by") == 1  # not a terminal: each event printed once, as it came
     assert load.failures == []
 
 
@@ -214,6 +215,9 @@ def test_cli_commands_and_their_errors(fast_router) -> None:
     assert status.returncode == 0 and '"green": 12.5' in status.stdout
     shown = bluegreen("events", "--router", url)
     assert "canary by hand" in shown.stdout
+    newest = bluegreen("events", "--router", url, "--latest", "1")
+    newest_lines = [line for line in newest.stdout.splitlines() if line.strip()]
+    assert newest.returncode == 0 and len(newest_lines) == 1 and "canary by hand" in newest_lines[0]
     no_token = bluegreen("weights", "set", "50", "--router", url, token=None)
     assert no_token.returncode == 1 and "401" in no_token.stderr and "BLUEGREEN_ADMIN_TOKEN" in no_token.stderr
     bad = bluegreen("weights", "set", "150", "--router", url)
