@@ -7,6 +7,7 @@ tests run both programs the same way. It owns only the processes it started.
 from __future__ import annotations
 
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -17,12 +18,41 @@ from typing import Any
 
 import httpx
 
+LOWEST_PORT = 20_000  # above the well-known and registered ports services here are told to use (8001, 8080, ...)
+
+
+def ephemeral_ports(path: Path = Path("/proc/sys/net/ipv4/ip_local_port_range")) -> tuple[int, int]:
+    """The kernel's range for outgoing connections' local ports (Linux's default where it cannot be read)."""
+    try:
+        low, high = (int(part) for part in path.read_text().split())
+        return low, high
+    except (OSError, ValueError):
+        return 32_768, 60_999
+
+
+def _bindable(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
 
 def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+    """A loopback port nothing listens on, for a server started next. Taken below the kernel's range for
+    outgoing connections: a port the kernel hands out (bind to 0) can be taken by a client socket
+    between this check and the server's bind, which then fails with "address in use"."""
+    low, _ = ephemeral_ports()
+    if low - LOWEST_PORT >= 1_000:
+        for _ in range(50):
+            port = random.randrange(LOWEST_PORT, low)
+            if _bindable(port):
+                return port
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:  # a crowded or odd range: the kernel's choice
         s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
+        chosen: int = s.getsockname()[1]
+        return chosen
 
 
 def stop_process(process: subprocess.Popen[bytes], sig: int = signal.SIGTERM, grace_s: float = 10.0) -> None:
