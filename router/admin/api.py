@@ -16,7 +16,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from bluegreen_common.http_errors import error_responses
 from router.admin.bodies import ModelBody, NoteBody, RolloutBody, WeightsBody
 from router.analytics.reader import RecordCache
-from router.analytics.summary import By
+from router.analytics.summary import MAX_DAYS, By
 from router.errors import CommandRefused, NginxError, RolloutBlocked, StateUnavailable
 from router.events import EventDraft
 from router.rollout.machine import FINISHED, Phase
@@ -284,7 +284,7 @@ async def post_event(body: NoteBody, request: Request, actor: Annotated[str, Dep
                                        422: "an invalid parameter (the message names it)"}))
 async def analytics(request: Request, _: Annotated[str, Depends(reader)],
                     by: Annotated[By, Query(description="how to group the requests")] = "category",
-                    days: Annotated[float | None, Query(gt=0, le=3650, description="only the last N days")] = None,
+                    days: Annotated[float | None, Query(gt=0, le=MAX_DAYS, description="only the last N days")] = None,
                     ) -> dict[str, Any]:
     """The same figures as `bluegreen analytics --json`, read from analytics.path (and its rotated files)."""
     options = request.app.state.config.analytics

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -24,16 +25,17 @@ PIPED_WIDTH = 140  # columns when not on a terminal (logs, cron, CI): tables are
 
 
 def _console(stderr: bool = False) -> Console:
-    """A terminal's own width; piped, PIPED_WIDTH columns."""
+    """A terminal's own width; piped, COLUMNS if set, else PIPED_WIDTH columns."""
     probe = Console(stderr=stderr)
-    return probe if probe.is_terminal else Console(stderr=stderr, width=PIPED_WIDTH)
+    if probe.is_terminal or os.environ.get("COLUMNS", "").isdigit():
+        return probe
+    return Console(stderr=stderr, width=PIPED_WIDTH)
 
 
 console = _console(stderr=True)
 
 EXIT_CONFIG = 2
 EXIT_UNAVAILABLE = 3  # the state file or the runtime (Docker engine, image) cannot be used
-MAX_DAYS = 3650  # `analytics --days`, as the admin API's /admin/analytics `days` allows
 
 
 def _finite(value: float | None) -> float | None:
@@ -45,7 +47,9 @@ def _finite(value: float | None) -> float | None:
 
 
 def _days(value: float | None) -> float | None:
-    """`analytics --days`: what the admin API's `days` allows (more than 0, at most 3650)."""
+    """`analytics --days`: what the admin API's `days` allows (more than 0, at most MAX_DAYS)."""
+    from router.analytics.summary import MAX_DAYS
+
     if value is not None and not (math.isfinite(value) and 0 < value <= MAX_DAYS):
         raise typer.BadParameter(f"must be more than 0 and at most {MAX_DAYS} (got {value:g})")
     return value
@@ -110,7 +114,7 @@ def render_nginx_command(
                                                 help="green percent [default: the weights in the state file]")] = None,
     stable: Annotated[Colour | None, typer.Option(
         help="the colour serving before the rollout; the other is retried on it and ejected when failing "
-             "[default: the state file's, or blue with --green]")] = None,
+             "[default: the state file's; blue without one]")] = None,
     state: Annotated[Path | None, typer.Option(help="SQLite state file [default: runs/bluegreen.db]")] = None,
 ) -> None:
     """Print or write the nginx config for the current (or given) weights and stable colour."""
@@ -123,13 +127,13 @@ def render_nginx_command(
 
     try:
         settings = load_settings(RouterConfig, config, state_path=state)
-        if green is not None:
-            green_bp, stable = percent_to_bp(green), stable or Colour.blue
-        else:
+        saved = None
+        if green is None or (stable is None and settings.state_path.exists()):
             store = StateStore(settings.state_path)
             saved = store.load(RouterState(green_bp=percent_to_bp(settings.initial_green_weight)))
             store.close()
-            green_bp, stable = saved.green_bp, stable or Colour(saved.stable)
+        green_bp = percent_to_bp(green) if green is not None else saved.green_bp if saved else 0
+        stable = stable or (Colour(saved.stable) if saved else Colour.blue)
     except (ConfigError, ValueError, StateUnavailable) as exc:
         console.print(f"[red]cannot render:[/] {escape(str(exc))}")
         raise typer.Exit(EXIT_CONFIG) from exc
@@ -256,24 +260,18 @@ def events(router: RouterOption = DEFAULT_ROUTER,
 
     from router.admin.views import events_table
 
+    if latest is not None and since:
+        raise typer.BadParameter("give --since or --latest, not both")
     with _session(router) as client:
-        if latest is not None:
-            newest = client.latest_events(latest)
-            if newest:
-                out.print(events_table(newest))
-                since = newest[-1]["id"]
-            if not follow:
-                return
+        found = client.latest_events(latest) if latest is not None else client.events_after(since)
         while True:
-            page = client.events(since=since, limit=1000)
-            if page["events"]:
-                out.print(events_table(page["events"]))
-            since = page["last_id"]
-            if len(page["events"]) == 1000:
-                continue  # more than a page waiting: the next one at once
+            if found:
+                out.print(events_table(found))
+                since = found[-1]["id"]
             if not follow:
                 return
             time.sleep(1)
+            found = client.events_after(since)
 
 
 def follow_live(client: AdminClient, since: int) -> dict[str, Any]:
@@ -296,7 +294,7 @@ def follow_live(client: AdminClient, since: int) -> dict[str, Any]:
         return client.follow_rollout(since, print_new)
     with Live(console=out, refresh_per_second=2) as live:
         current = client.follow_rollout(since, lambda status, recent: live.update(dashboard(status, recent[-6:])))
-    out.print(events_table(client.events(since=since, limit=1000)["events"]))  # the whole story, kept on screen
+    out.print(events_table(client.events_after(since)))  # the whole story, kept on screen
     return current
 
 

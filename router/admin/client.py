@@ -87,9 +87,21 @@ class AdminClient:
         after `since`)` is called at each poll (the CLI redraws its dashboard there)."""
         from router.rollout.machine import FINISHED, Phase
 
+        seen: list[dict[str, Any]] = []
         while True:
             current = self.status()
-            on_change(current, self.events(since=since, limit=1000)["events"])
+            seen += self.events_after(seen[-1]["id"] if seen else since)
+            on_change(current, seen)
             if Phase(current["rollout"]["phase"]) in FINISHED:
                 return current
             time.sleep(poll_s)
+
+    def events_after(self, since: int) -> list[dict[str, Any]]:
+        """Every event after `since`, a page of 1,000 at a time."""
+        found: list[dict[str, Any]] = []
+        while True:
+            page = self.events(since=since, limit=1000)
+            found += page["events"]
+            since = page["last_id"]
+            if len(page["events"]) < 1000:
+                return found

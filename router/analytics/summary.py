@@ -16,6 +16,7 @@ from typing import Any, Literal
 from router.analytics.rotation import rotated
 
 By = Literal["colour", "category", "day", "tier"]
+MAX_DAYS = 3650  # the longest look-back a summary takes (`--days`, `?days=`): ten years
 GROUPINGS: tuple[By, ...] = ("colour", "category", "day", "tier")
 ERROR_STATUS = 500  # a request counts as an error when it got a 5xx (the router's own 502/504 included)
 

@@ -58,7 +58,8 @@ def _seconds(value: str) -> float | None:
 def parse_entry(line: str, colours: dict[str, Colour],
                 unknown: set[str] | None = None) -> tuple[Colour | None, list[Attempt]]:
     """Pure: the colour nginx chose for one access-log line and the line's upstream attempts (none for
-    lines nginx answered itself); an address that is no colour's goes into `unknown`."""
+    lines nginx answered itself); an address that is no colour's goes into `unknown`. The chosen colour
+    is None where an attempt was dropped that way: which attempt came first is then unknown."""
     try:
         entry = json.loads(line)
     except ValueError:
@@ -67,17 +68,20 @@ def parse_entry(line: str, colours: dict[str, Colour],
         return None, []
     chosen = entry.get("colour")
     attempts = []
+    complete = True
     for addr, status, total, header in zip(_split(entry.get("upstream_addr", "")), _split(entry.get("upstream_status", "")),
                                            _split(entry.get("upstream_response_time", "")),
                                            _split(entry.get("upstream_header_time", "")), strict=False):
         colour = colours.get(addr)
         if colour is None:
-            if unknown is not None and ":" in addr:  # not nginx's own "-" or an upstream group's name
-                unknown.add(addr)
+            if ":" in addr:  # not nginx's own "-" or an upstream group's name
+                complete = False
+                if unknown is not None:
+                    unknown.add(addr)
             continue
         code = int(status) if status.isdigit() else 502
         attempts.append(Attempt(colour, code, _seconds(total) or 0.0, _seconds(header), entry.get("uri", "")))
-    return (Colour(chosen) if chosen in COLOUR_NAMES else None), attempts
+    return (Colour(chosen) if chosen in COLOUR_NAMES and complete else None), attempts
 
 
 class AccessLogFollower(Periodic):

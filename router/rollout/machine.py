@@ -402,7 +402,9 @@ def command(rollout: Rollout | None, name: str, now: float, actor: str) -> Decis
         resumed = rollout.to(rollout.paused_from, now, f"resumed by {actor}", paused_from=None, step_since=now)
         # Weights set by hand during the pause give way to the step's again: the step is judged, and
         # its traffic counted, at the weight it names (its timer starts over).
-        message = f"resumed by {actor}; {rollout.canary} back at the step's {bp_to_percent(resumed.canary_bp):g} %"
+        where = (f"back at the step's {bp_to_percent(resumed.canary_bp):g} %" if resumed.step >= 0
+                 else f"at 0 % while {resumed.phase.value}")
+        message = f"resumed by {actor}; {rollout.canary} {where}"
         return _by(actor, Decision(resumed, _event("resumed", resumed, message, rollout),
                                    Traffic(green_bp_for(rollout.canary, resumed.canary_bp), rollout.origin)))
     if name in ("promote", "confirm"):

@@ -198,7 +198,8 @@ def test_rollout_through_nginx_judged_from_its_access_log(start_router, upstream
             # Green is stable now: nginx retries and ejects blue, the next canary, and never green.
             wait_until(lambda: "green stable" in options.conf_path.read_text())
             green_address = green.url.split("//")[1]
-            assert f"upstream bg_green {{\n        server {green_address} max_fails=0;" in options.conf_path.read_text()
+            assert (f"upstream bg_green {{\n        zone bg_green 64k;\n        server {green_address} max_fails=0;"
+                    in options.conf_path.read_text())
         assert load.failures == [] and load.colours["green"] + load.colours["blue"] == load.answered
         assert rollout(router.url)["last_verdict"] is not None or green_fails
         # What nginx served is exported by the router, in the series the dashboard reads.
@@ -214,7 +215,8 @@ def test_an_nginx_ejection_is_the_routers_ejection(start_router, upstreams, tmp_
     detection would (event, status, metric) and says when nginx lets green back in."""
     from tests.e2e.helpers import AUTH, admin_status, events, metric_total
 
-    options = local_nginx_options(tmp_path / "nginx")
+    # Two workers: the failure counts live in a shared zone, so the canary is ejected once, for both.
+    options = local_nginx_options(tmp_path / "nginx", worker_processes="2")
     blue, green = upstreams[Colour.blue], upstreams[Colour.green]
     with NginxProcess(options, blue.url, green.url) as server:
         env = {**_router_env(options), "BLUEGREEN_OUTLIERS__BASE_EJECTION_S": "3"}  # nginx's fail_timeout 3 s
@@ -289,6 +291,11 @@ def test_access_log_lines_count_every_attempt() -> None:
     assert parse_entry(refused, COLOURS) == (None, [])
     assert parse_entry("not json", COLOURS) == (None, []) and parse_entry('{"status": 429}', COLOURS) == (None, [])
     assert parse_entry("[1, 2]", COLOURS) == (None, [])
+    # An address that is no colour's (a pod that moved): the green attempt before blue's is lost, so the
+    # line must not read as "green skipped" (an nginx ejection, and a rollback).
+    moved = retried.replace("127.0.0.1:8002", "10.1.2.3:8002")
+    chosen, attempts = parse_entry(moved, COLOURS)
+    assert chosen is None and [a.colour for a in attempts] == [Colour.blue]
 
 
 def test_access_log_follower_survives_rotation(tmp_path: Path) -> None:
@@ -326,10 +333,17 @@ def test_render_nginx_command_writes_a_config_nginx_accepts(tmp_path: Path) -> N
     # A fresh prefix, no router having run: render-nginx made what the config needs.
     check = subprocess.run(["nginx", "-t", "-c", str(out), "-p", str(tmp_path / "prefix")], capture_output=True, text=True)
     assert check.returncode == 0, check.stderr
+    from router.state import RouterState, StateStore
+
+    promoted_state = tmp_path / "promoted.db"  # a router that promoted green left this behind
+    store = StateStore(promoted_state)
+    store.load(RouterState(green_bp=10_000, stable="green"))
+    store.close()
     after_promotion = subprocess.run([sys.executable, "-m", "router.admin.cli", "render-nginx", "--green", "0",
-                                      "--stable", "green"], capture_output=True, text=True, timeout=60)
+                                      "--state", str(promoted_state)], capture_output=True, text=True, timeout=60)
     assert "green stable" in after_promotion.stdout  # blue is the canary: blue's upstream has green as backup
-    assert "upstream bg_blue {\n        server 127.0.0.1:8001 max_fails=5" in after_promotion.stdout
+    assert "upstream bg_blue {\n        zone bg_blue 64k;\n        server 127.0.0.1:8001 max_fails=5" in \
+        after_promotion.stdout
     bad = subprocess.run([sys.executable, "-m", "router.admin.cli", "render-nginx", "--green", "150"], capture_output=True,
                          text=True, timeout=60)
     assert bad.returncode == 2 and "outside 0–100" in bad.stderr

@@ -5,11 +5,15 @@ from __future__ import annotations
 import socket
 from pathlib import Path
 
+import pytest
+
 from bluegreen_common.processes import LOWEST_PORT, ephemeral_ports, free_port
 
 
 def test_free_ports_are_below_the_range_clients_take_theirs_from() -> None:
     low, _ = ephemeral_ports()
+    if low - LOWEST_PORT < 1_000:
+        pytest.skip(f"this machine's outgoing range starts at {low}: free_port falls back to the kernel's choice")
     for _ in range(20):
         port = free_port()
         assert LOWEST_PORT <= port < low

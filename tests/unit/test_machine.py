@@ -220,4 +220,5 @@ def test_a_shadowing_rollout_can_be_paused_and_rolled_back() -> None:
     resumed = command(paused, "resume", 21, "admin")
     assert resumed.rollout.phase is Phase.shadowing
     assert resumed.traffic is not None and resumed.traffic.green_bp == 0  # no user on green while shadowing
+    assert resumed.event is not None and "green at 0 % while shadowing" in resumed.event.message
     assert command(r, "rollback", 22, "admin").rollout.phase is Phase.rolling_back

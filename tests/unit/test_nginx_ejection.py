@@ -46,3 +46,28 @@ def test_after_a_promotion_blue_is_the_canary_nginx_skips() -> None:
     watch = NginxEjectionWatch(fail_timeout_s=1)
     change = watch.observe(Colour.blue, GREEN_OK, 0.0)
     assert change is not None and change.colour is Colour.blue and "straight to green" in change.reason
+
+
+def test_the_reporter_ejects_the_canary_as_the_built_in_plane_does_and_never_the_stable_colour() -> None:
+    from router.dataplanes.nginx_ejection import EjectionChange, EjectionReporter
+    from router.events import EventDraft
+    from router.metrics import RouterMetrics
+    from router.traffic import Traffic
+
+    metrics = RouterMetrics()
+    traffic = Traffic(5000, Colour.blue, metrics=metrics)
+    recorded: list[EventDraft] = []
+    report = EjectionReporter(traffic, recorded.append, metrics)
+
+    report(EjectionChange(Colour.blue, True, "blue ejected by nginx"))  # the stable colour: a reload in flight
+    report(EjectionChange(Colour.blue, False, "blue readmitted by nginx"))  # never announced: nothing to undo
+    assert recorded == [] and traffic.health[Colour.blue].ejection is None
+
+    report(EjectionChange(Colour.green, True, "green ejected by nginx: ..."))
+    assert traffic.health[Colour.green].ejection == "green ejected by nginx: ..."
+    assert not traffic.available.green  # new requests of the router's own proxy avoid it too
+    assert metrics.registry.get_sample_value("bluegreen_ejections_total", {"colour": "green", "reason": "nginx"}) == 1
+    report(EjectionChange(Colour.green, False, "green readmitted by nginx"))
+    assert traffic.health[Colour.green].ejection is None
+    assert [(e.kind, e.after) for e in recorded] == [("backend_ejected", {"colour": "green", "kind": "nginx"}),
+                                                     ("backend_readmitted", {"colour": "green", "kind": "nginx"})]
