@@ -64,11 +64,15 @@ def _union_tags(errors: list[dict[str, Any]]) -> set[tuple[int, int]]:
 
     A hyphenated or bracketed core name is one whatever the context. A bare one (`int`, `none`, `CatBody`)
     could also be a field or a key, so it counts only beside a sibling: another error with the same loc
-    before it, the same input, and another member's name in its place.
+    before it, the same input, another member's name in its place, and another way of failing (members
+    fail differently, `less_than_equal` beside `none_required`; two missing fields `url` and `time` fail
+    alike). Only a body has members to fold: a header's or a query parameter's name stays as it is.
     """
     tags: set[tuple[int, int]] = set()
     for i, err in enumerate(errors):
         loc = err["loc"]
+        if not loc or loc[0] != "body":  # a header's or a query parameter's name is only ever a name
+            continue
         for pos, part in enumerate(loc):
             if not isinstance(part, str) or pos == 0:
                 continue
@@ -78,7 +82,7 @@ def _union_tags(errors: list[dict[str, Any]]) -> set[tuple[int, int]]:
                     j != i and len(other["loc"]) > pos and tuple(other["loc"][:pos]) == tuple(loc[:pos])
                     and isinstance(other["loc"][pos], str) and other["loc"][pos] != part
                     and (_CORE_NAME.fullmatch(other["loc"][pos]) or _BARE_NAME.fullmatch(other["loc"][pos]))
-                    and _same(other.get("input"), err.get("input"))
+                    and _same(other.get("input"), err.get("input")) and other.get("type") != err.get("type")
                     for j, other in enumerate(errors)):
                 tags.add((i, pos))
     return tags
@@ -97,6 +101,15 @@ def _message(err: dict[str, Any]) -> str:
     return str(err["msg"])
 
 
+def _position(body: Any, where: int) -> str:
+    """Where the decoder stopped, counted from 1: its line and column in the body, or its character."""
+    text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
+    if not isinstance(text, str) or where > len(text):
+        return f", at character {where + 1}"
+    line, column = text.count("\n", 0, where) + 1, where - text.rfind("\n", 0, where)
+    return f", at line {line}, column {column}"
+
+
 def field_errors(exc: RequestValidationError) -> tuple[str, str | None]:
     """`field: problem` for each invalid field, and the first field's name for `param`.
 
@@ -110,7 +123,7 @@ def field_errors(exc: RequestValidationError) -> tuple[str, str | None]:
         if err["type"] == "json_invalid":
             where = err["loc"][-1] if err["loc"] and isinstance(err["loc"][-1], int) else None
             reason = str((err.get("ctx") or {}).get("error") or err["msg"])
-            at = f", at character {where}" if where is not None else ""
+            at = _position(exc.body, where) if where is not None else ""
             return f"the body is not valid JSON ({reason}{at})", "body"
     tags = _union_tags(errors)
     found: list[tuple[str, str, bool]] = []  # field, message, is a union's `None` alternative

@@ -12,6 +12,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from bluegreen_common.asgi_body import read_body, replaying
 from bluegreen_common.http_errors import error_body
 from model_backends.metrics import BackendMetrics
 from model_backends.stats import RequestStats
@@ -47,27 +48,12 @@ class BodyLimitMiddleware:
             return await _send_json(send, 413, self._too_large())
         # Read the (bounded) body up front, then replay it; later receives pass through so the
         # route still hears about a disconnect.
-        chunks, size = [], 0
-        while True:
-            message = await receive()
-            if message["type"] != "http.request":
-                return
-            chunks.append(message.get("body", b""))
-            size += len(chunks[-1])
-            if size > self.limit:
-                return await _send_json(send, 413, self._too_large())
-            if not message.get("more_body", False):
-                break
-        replayed = False
-
-        async def replay() -> Message:
-            nonlocal replayed
-            if not replayed:
-                replayed = True
-                return {"type": "http.request", "body": b"".join(chunks), "more_body": False}
-            return await receive()
-
-        await self.app(scope, replay, send)
+        read = await read_body(receive, self.limit)
+        if read.disconnected:
+            return
+        if read.too_big:
+            return await _send_json(send, 413, self._too_large())
+        await self.app(scope, replaying(read.body, receive), send)
 
 
 class RequestMetricsMiddleware:

@@ -3,7 +3,8 @@
 The admin API shares the public port. Left to the framework, a body of any size is read into memory
 and decoded before the route (and its token check) runs, and a JSON body sent as a form (curl's
 `-d` default) fails with a message about dictionaries. This wrapper answers 413 for a body over
-`ADMIN_MAX_BODY_BYTES` without keeping it, and 415 for a body whose Content-Type is not JSON,
+`ADMIN_MAX_BODY_BYTES` without keeping it (reading and dropping the rest first, up to a cap, so that
+a client still uploading gets to read the answer), and 415 for a body whose Content-Type is not JSON,
 saying what to send instead. Bodies that pass are handed on unchanged.
 """
 
@@ -11,11 +12,14 @@ from __future__ import annotations
 
 import json
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
+from bluegreen_common.asgi_body import drain, read_body, replaying
 from bluegreen_common.http_errors import ERROR_TYPES, error_body
 
 ADMIN_MAX_BODY_BYTES = 64 * 1024  # the largest admin body is a weights change with its reason
+DRAIN_MAX_BYTES = 8 * 1024 * 1024  # a refused body up to this size is read (and dropped) before the answer
+DRAIN_MAX_S = 5.0  # ... if it arrives within this time
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
@@ -46,48 +50,29 @@ class AdminBodyGuard:
         headers = {name.lower(): value for name, value in scope["headers"]}
         length = headers.get(b"content-length")
         content_type = headers.get(b"content-type")
-        refusal = body_refusal(content_type.decode("latin-1") if content_type is not None else None,
-                               int(length) if length is not None and length.isdigit() else None)
-        if refusal is None:  # a chunked body has no length: read it here, up to the limit, and replay it
-            body, refusal = await _read_bounded(receive) if length is None else (None, None)
-            if body is not None and refusal is None:
-                receive = _replay(body, receive)
-        if refusal is not None:
-            return await _answer(send, *refusal)
-        await self.app(scope, receive, send)
+        announced = int(length) if length is not None and length.isdigit() else None
+        refusal = body_refusal(content_type.decode("latin-1") if content_type is not None else None, announced)
+        if refusal is None and length is None:  # a chunked body has no length: read it here, up to the limit
+            read = await read_body(receive, ADMIN_MAX_BODY_BYTES)
+            if read.disconnected:
+                return  # the client left mid-body: nothing to act on, nobody to answer
+            if not read.too_big:
+                return await self.app(scope, replaying(read.body, receive), send)
+            refusal = 413, f"the admin API takes bodies up to {ADMIN_MAX_BODY_BYTES // 1024} KiB"
+        if refusal is None:
+            return await self.app(scope, receive, send)
+        # Answer only once the client has sent what it is sending: closing on unread data resets the
+        # connection, and a client still uploading then never reads the answer. A body past the cap
+        # (or one the client holds back for a `100 Continue`) is not waited for: answer and close.
+        waits = headers.get(b"expect", b"").lower() == b"100-continue"
+        drained = (not waits and (announced is None or announced <= DRAIN_MAX_BYTES)
+                   and await drain(receive, DRAIN_MAX_BYTES, DRAIN_MAX_S))
+        await _answer(send, *refusal, close=not drained)
 
 
-async def _read_bounded(receive: Receive) -> tuple[bytes | None, tuple[int, str] | None]:
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        message = await receive()
-        if message["type"] != "http.request":
-            return b"".join(chunks), None  # the client left: the route will see an empty body
-        chunks.append(message.get("body", b""))
-        size += len(chunks[-1])
-        if size > ADMIN_MAX_BODY_BYTES:
-            return None, (413, f"the admin API takes bodies up to {ADMIN_MAX_BODY_BYTES // 1024} KiB")
-        if not message.get("more_body", False):
-            return b"".join(chunks), None
-
-
-def _replay(body: bytes, receive: Receive) -> Receive:
-    sent = False
-
-    async def replay() -> Message:
-        nonlocal sent
-        if not sent:
-            sent = True
-            return {"type": "http.request", "body": body, "more_body": False}
-        return await receive()  # after the body: a disconnect, as the framework expects
-
-    return replay
-
-
-async def _answer(send: Send, status: int, message: str) -> None:
+async def _answer(send: Send, status: int, message: str, close: bool) -> None:
     payload = json.dumps(error_body(message, ERROR_TYPES[status])).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]
     await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode()),
-                            (b"connection", b"close")]})
+                "headers": headers + [(b"connection", b"close")] if close else headers})
     await send({"type": "http.response.body", "body": payload})

@@ -122,6 +122,17 @@ class Reply:
     connected: bool = True  # False when no connection could be made (refused, no such host)
 
 
+# No connection made: refused or no such host (ConnectError), or no answer to the SYN (ConnectTimeout,
+# which is not a ConnectError).
+NOT_CONNECTED = (httpx.ConnectError, httpx.ConnectTimeout)
+
+
+def connect_timeout(timeout_s: float) -> float:
+    """Time to connect: under the whole request's, so a host that drops SYNs ends in ConnectTimeout, not the
+    request's own deadline (which cannot tell a host never reached from a model that never finished)."""
+    return min(30.0, timeout_s / 2)
+
+
 async def ask(client: httpx.AsyncClient, endpoint: Endpoint, question: str, options: CompareOptions) -> Reply:
     """Post one question, streamed, and time the chunks as they arrive."""
     started = time.perf_counter()
@@ -131,7 +142,8 @@ async def ask(client: httpx.AsyncClient, endpoint: Endpoint, question: str, opti
     tokens: int | None = None
     try:
         async with asyncio.timeout(options.timeout_s), client.stream(
-            "POST", endpoint.url, json=request_body(endpoint.api, question, options), timeout=options.timeout_s,
+            "POST", endpoint.url, json=request_body(endpoint.api, question, options),
+            timeout=httpx.Timeout(options.timeout_s, connect=connect_timeout(options.timeout_s)),
         ) as response:
             if response.status_code != 200:
                 raw = await response.aread()
@@ -162,7 +174,7 @@ async def ask(client: httpx.AsyncClient, endpoint: Endpoint, question: str, opti
     except (httpx.HTTPError, ValueError) as exc:
         return Reply(False, "".join(text), time_s=time.perf_counter() - started,
                      error=f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__,
-                     connected=not isinstance(exc, httpx.ConnectError))
+                     connected=not isinstance(exc, NOT_CONNECTED))
     return Reply(True, "".join(text), finish, tokens, time.perf_counter() - started, tuple(offsets), 200)
 
 

@@ -233,7 +233,24 @@ def test_bad_weights_are_refused_and_change_nothing(router, body: str) -> None:
 
 def test_admin_bodies_that_are_too_big_or_not_json_are_refused_unread(router) -> None:
     """413 over 64 KiB (announced or chunked, token or not), 415 for a form body (curl -d's default),
-    and a chunked JSON body within the limit still reaches the route."""
+    and a chunked JSON body within the limit still reaches the route. The 413 reaches a client that
+    writes the whole body before it reads (a raw socket, urllib3), not only one that reads on a failed write."""
+    import socket
+    from urllib.parse import urlsplit
+
+    def raw_put(body: bytes, chunked: bool) -> int:
+        """The status line a client gets that sends all of `body` first and reads only then."""
+        where = urlsplit(router.url)
+        framing = b"Transfer-Encoding: chunked" if chunked else b"Content-Length: %d" % len(body)
+        if chunked:
+            body = b"".join(b"%x\r\n%s\r\n" % (len(body[i:i + 65_536]), body[i:i + 65_536])
+                            for i in range(0, len(body), 65_536)) + b"0\r\n\r\n"
+        with socket.create_connection((where.hostname, where.port), timeout=10) as sock:
+            sock.sendall(b"PUT /admin/weights HTTP/1.1\r\nHost: %s\r\nAuthorization: %s\r\n"
+                         b"Content-Type: application/json\r\n%s\r\n\r\n"
+                         % (where.netloc.encode(), AUTH["Authorization"].encode(), framing) + body)
+            return int(sock.makefile("rb").readline().split()[1])
+
     set_green(router.url, 40)
     events_before = httpx.get(f"{router.url}/admin/events", headers=AUTH).json()["last_id"]
     form = httpx.put(f"{router.url}/admin/weights", content='{"green": 25}',
@@ -252,6 +269,8 @@ def test_admin_bodies_that_are_too_big_or_not_json_are_refused_unread(router) ->
     chunked = httpx.put(f"{router.url}/admin/weights", content=chunks(huge),
                         headers={**AUTH, "Content-Type": "application/json"})
     assert chunked.status_code == 413
+    for is_chunked in (False, True):
+        assert raw_put(huge, is_chunked) == 413
     assert status(router.url)["weights"] == {"blue": 60.0, "green": 40.0}
     assert httpx.get(f"{router.url}/admin/events", headers=AUTH).json()["last_id"] == events_before
     fine = httpx.put(f"{router.url}/admin/weights", content=chunks(b'{"green": 25, "reason": "chunked"}'),

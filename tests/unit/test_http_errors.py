@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import pytest
-from fastapi import FastAPI
+from fastapi import FastAPI, Header
 from fastapi.exceptions import RequestValidationError
 from fastapi.testclient import TestClient
 from pydantic import AfterValidator, BaseModel, Field, ValidationError
@@ -84,6 +84,40 @@ def test_other_errors_keep_their_words() -> None:
     assert param == "body" and message.startswith("body: ") and "exactly one colour" in message
 
 
+class Event(BaseModel):
+    url: str
+    time: float
+
+
+def test_missing_fields_named_like_members_stay_two_fields() -> None:
+    # Both errors are `missing` with the same input (the body): two fields, not a union's members.
+    assert field_errors(_as_request_error(Event, {})) == (
+        "url: required field is missing; time: required field is missing", "url")
+
+
+def test_names_outside_the_body_are_never_taken_for_members() -> None:
+    errors = [{"type": "missing", "loc": ("header", "x-session-id"), "msg": "Field required", "input": None},
+              {"type": "int_parsing", "loc": ("query", "int"), "msg": "Input should be a valid integer",
+               "input": "x"},
+              {"type": "string_type", "loc": ("query", "str"), "msg": "Input should be a valid string", "input": "x"}]
+    assert field_errors(RequestValidationError(errors)) == (
+        "header.x-session-id: required field is missing; query.int: Input should be a valid integer; "
+        "query.str: Input should be a valid string", "header.x-session-id")
+
+
+def test_a_missing_header_is_named_through_the_handler() -> None:
+    app = FastAPI()
+    app.add_exception_handler(RequestValidationError, validation_error_handler)
+
+    @app.get("/session")
+    def session(x_session_id: Annotated[str, Header()]) -> str:
+        return x_session_id
+
+    answer = TestClient(app).get("/session")
+    assert answer.status_code == 422
+    assert answer.json()["error"]["message"] == "header.x-session-id: required field is missing"
+
+
 def _app() -> TestClient:
     app = FastAPI()
     app.add_exception_handler(RequestValidationError, validation_error_handler)
@@ -96,9 +130,11 @@ def _app() -> TestClient:
 
 
 @pytest.mark.parametrize(("content", "message"), [
-    ("not json", "the body is not valid JSON (Expecting value, at character 0)"),
-    ('{"green": 5', "the body is not valid JSON (Expecting ',' delimiter, at character 11)"),
-    ('{"green', "the body is not valid JSON (Unterminated string starting at, at character 1)"),
+    ("not json", "the body is not valid JSON (Expecting value, at line 1, column 1)"),
+    ('{"green": 5', "the body is not valid JSON (Expecting ',' delimiter, at line 1, column 12)"),
+    ('{"green', "the body is not valid JSON (Unterminated string starting at, at line 1, column 2)"),
+    ('{\n  "green": 5,\n}', "the body is not valid JSON (Expecting property name enclosed in double quotes, "
+                           "at line 3, column 1)"),
 ])
 def test_a_body_that_is_not_json_is_said_so(content: str, message: str) -> None:
     answer = _app().put("/admin/weights", content=content, headers={"Content-Type": "application/json"})

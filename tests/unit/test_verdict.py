@@ -2,13 +2,26 @@
 
 from __future__ import annotations
 
+import asyncio
+import socket
+from collections.abc import Iterator
 from dataclasses import replace
 
+import httpx
 import pytest
 
 from router.quality.checks import CheckLimits, CheckRates
 from router.quality.command import judge_run
-from router.quality.compare import AnswerRecord, QuestionResult, Reply, endpoint_of, record, setup_problem
+from router.quality.compare import (
+    AnswerRecord,
+    CompareOptions,
+    QuestionResult,
+    Reply,
+    ask,
+    endpoint_of,
+    record,
+    setup_problem,
+)
 from router.quality.questions import Question
 from router.quality.summary import ColourSummary, PairSummary, Summary, summarise
 from router.quality.verdict import (
@@ -160,6 +173,46 @@ def test_no_request_connecting_is_a_wrong_url() -> None:
     assert verdict.reasons == ("green: none of its 3 requests connected to http://127.0.0.1:8080 (ConnectError: "
                                "[Errno 111] Connection refused): check --green (the backend's base URL, e.g. "
                                "http://host:8002)",)
+
+
+@pytest.fixture
+def drops_syns() -> Iterator[str]:
+    """A 127.0.0.1 port whose accept queue is full: the kernel drops further SYNs, as a firewalled host does."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(0)
+    port = server.getsockname()[1]
+    queued: list[socket.socket] = []
+    try:
+        for _ in range(8):
+            client = socket.socket()
+            client.settimeout(0.3)
+            try:
+                client.connect(("127.0.0.1", port))
+            except TimeoutError:
+                client.close()
+                break
+            queued.append(client)
+        else:
+            pytest.skip("the kernel accepts every connection here: no SYN is dropped")
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        for client in queued:
+            client.close()
+        server.close()
+
+
+def test_a_host_that_drops_syns_is_a_wrong_url(drops_syns: str) -> None:
+    async def three() -> list[Reply]:
+        async with httpx.AsyncClient(trust_env=False) as client:
+            return [await ask(client, endpoint_of(drops_syns), "вопрос", CompareOptions(timeout_s=0.6))
+                    for _ in range(3)]
+
+    replies = asyncio.run(three())
+    assert [(reply.error, reply.connected) for reply in replies] == [("ConnectTimeout", False)] * 3
+    verdict = judged([GOOD] * 3, replies)
+    assert verdict.outcome is Outcome.inconclusive
+    assert verdict.reasons[0].startswith("green: none of its 3 requests connected to")
 
 
 @pytest.mark.parametrize(
