@@ -153,7 +153,8 @@ def create_app(config: RouterConfig) -> ASGIApp:
         config.rollout, store, traffic, make_provider(config.metrics_provider, judged_windows), Webhooks(config.webhooks),
         {c: config.backend_url(c.value) for c in Colour}, config.window_s,
         Rollout.from_dict(saved.rollout) if saved.rollout else None, metrics,
-        apply_weights=nginx.apply if nginx else None, runtime=runtime, mirror=mirror, live_checks=live_checks)
+        apply_weights=nginx.apply if nginx else None, runtime=runtime, mirror=mirror, live_checks=live_checks,
+        check_weights=nginx.check if nginx else None)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

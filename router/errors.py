@@ -8,6 +8,7 @@ RouterError
 ├── RolloutBlocked         a gate (a pre-rollout webhook) refused to let a rollout start
 ├── CommandRefused         an operator command makes no sense in the rollout's phase (also a ValueError)
 ├── AdminError             the admin API refused or could not be reached (the CLI's side)
+│   └── RouterUnreachable  no answer at all
 ├── CompareFailed          `bluegreen compare` cannot run (bad URL or output folder, a backend never ready)
 │   ├── QuestionsError     the questions file cannot be read or used
 │   └── Unreachable        nothing answers at a backend's address
@@ -55,6 +56,10 @@ class CommandRefused(RouterError, ValueError):
 
 class AdminError(RouterError):
     """The router refused or could not be reached; the message says what to do."""
+
+
+class RouterUnreachable(AdminError):
+    """No answer at all (refused, timed out): a router restarting, or the wrong URL."""
 
 
 class CompareFailed(RouterError):

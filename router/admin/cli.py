@@ -128,11 +128,19 @@ def render_nginx_command(
     try:
         settings = load_settings(RouterConfig, config, state_path=state)
         saved = None
-        if green is None or (stable is None and settings.state_path.exists()):
+        initial_bp = percent_to_bp(settings.initial_green_weight)
+        # Rendering never creates state: opening a missing file would initialise it (a typo'd --state
+        # would leave a fresh state file behind), so without one the initial weights are rendered.
+        if (green is None or stable is None) and settings.state_path.exists():
             store = StateStore(settings.state_path)
-            saved = store.load(RouterState(green_bp=percent_to_bp(settings.initial_green_weight)))
-            store.close()
-        green_bp = percent_to_bp(green) if green is not None else saved.green_bp if saved else 0
+            try:
+                saved = store.load(RouterState(green_bp=initial_bp))
+            finally:
+                store.close()
+        elif green is None:
+            console.print(f"no state file at {escape(str(settings.state_path))}: rendering the initial weights "
+                          f"(green {settings.initial_green_weight:g} %)")
+        green_bp = percent_to_bp(green) if green is not None else saved.green_bp if saved else initial_bp
         stable = stable or (Colour(saved.stable) if saved else Colour.blue)
     except (ConfigError, ValueError, StateUnavailable) as exc:
         console.print(f"[red]cannot render:[/] {escape(str(exc))}")
@@ -146,8 +154,14 @@ def render_nginx_command(
     if out_path is None:
         out.print(text, end="", markup=False, highlight=False, soft_wrap=True)
         return
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    out_path.write_text(text)
+    try:
+        out_path.parent.mkdir(parents=True, exist_ok=True)
+        out_path.write_text(text)
+    except OSError as exc:  # a folder on the way is a file, or unwritable (/proc, read-only, permissions)
+        reason = ("a folder on its path is a file" if isinstance(exc, (FileExistsError, NotADirectoryError))
+                  else exc.strerror or str(exc))
+        console.print(f"[red]cannot render:[/] cannot write {escape(str(out_path))}: {escape(reason)}")
+        raise typer.Exit(EXIT_CONFIG) from exc
     console.print(f"wrote {out_path} (green {green_bp / 100:g} %)")
 
 
@@ -281,6 +295,9 @@ def follow_live(client: AdminClient, since: int) -> dict[str, Any]:
 
     from router.admin.views import dashboard, events_table
 
+    def warn(message: str) -> None:
+        console.print(f"[yellow]{escape(message)}[/]")
+
     if not out.is_terminal:
         shown = since
 
@@ -291,9 +308,10 @@ def follow_live(client: AdminClient, since: int) -> dict[str, Any]:
                 out.print(events_table(new))
                 shown = new[-1]["id"]
 
-        return client.follow_rollout(since, print_new)
+        return client.follow_rollout(since, print_new, on_unreachable=warn)
     with Live(console=out, refresh_per_second=2) as live:
-        current = client.follow_rollout(since, lambda status, recent: live.update(dashboard(status, recent[-6:])))
+        current = client.follow_rollout(since, lambda status, recent: live.update(dashboard(status, recent[-6:])),
+                                        on_unreachable=warn)
     out.print(events_table(client.events_after(since)))  # the whole story, kept on screen
     return current
 

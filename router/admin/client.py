@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 
-from router.errors import AdminError
+from router.errors import AdminError, RouterUnreachable
 
 
 def error_message(response: httpx.Response) -> str:
@@ -42,7 +42,7 @@ class AdminClient:
         try:
             response = self._client.send(request)
         except httpx.HTTPError as exc:
-            raise AdminError(f"cannot reach the router at {self.router_url} ({exc.__class__.__name__}); "
+            raise RouterUnreachable(f"cannot reach the router at {self.router_url} ({exc.__class__.__name__}); "
                              "is `bluegreen serve` running there? (--router URL)") from exc
         if response.status_code < 400:
             answer: dict[str, Any] = response.json()
@@ -82,15 +82,31 @@ class AdminClient:
         return self._call("POST", "/admin/events", json={"kind": kind, "message": message})
 
     def follow_rollout(self, since: int, on_change: Callable[[dict[str, Any], list[dict[str, Any]]], None],
-                       poll_s: float = 0.5) -> dict[str, Any]:
+                       poll_s: float = 0.5, reconnect_s: float = 60.0,
+                       on_unreachable: Callable[[str], None] | None = None) -> dict[str, Any]:
         """Poll until the rollout reaches a finished phase; the last status. `on_change(status, events
-        after `since`)` is called at each poll (the CLI redraws its dashboard there)."""
+        after `since`)` is called at each poll (the CLI redraws its dashboard there). A router that stops
+        answering (a restart: the rollout lives in its state file) is waited for up to `reconnect_s`;
+        `on_unreachable` hears about it once per outage."""
         from router.rollout.machine import FINISHED, Phase
 
         seen: list[dict[str, Any]] = []
+        down_since: float | None = None
         while True:
-            current = self.status()
-            seen += self.events_after(seen[-1]["id"] if seen else since)
+            try:
+                current = self.status()
+                seen += self.events_after(seen[-1]["id"] if seen else since)
+            except RouterUnreachable as exc:
+                now = time.monotonic()
+                if down_since is None:
+                    down_since = now
+                    if on_unreachable is not None:
+                        on_unreachable(f"{exc}; waiting up to {reconnect_s:g} s for it to come back")
+                if now - down_since > reconnect_s:
+                    raise
+                time.sleep(poll_s)
+                continue
+            down_since = None
             on_change(current, seen)
             if Phase(current["rollout"]["phase"]) in FINISHED:
                 return current

@@ -13,10 +13,12 @@ import logging
 import os
 import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 
 from router.background import Periodic
-from router.errors import ProviderError, RolloutBlocked, StateUnavailable
-from router.events import Event
+from router.dataplanes.nginx import failure_key
+from router.errors import NginxError, ProviderError, RolloutBlocked, StateUnavailable
+from router.events import Event, EventDraft
 from router.metrics import RouterMetrics
 from router.proxy.mirror import Mirror
 from router.quality.live import LiveChecks, answer_findings
@@ -47,6 +49,7 @@ from router.traffic import Traffic
 from router.weights import Colour
 
 log = logging.getLogger("bluegreen.controller")
+BACKWARD = frozenset({Phase.rolling_back, Phase.rolled_back, Phase.failed})  # never held back by the data plane
 
 NO_MIRROR = ("the nginx data plane does not mirror requests; judge the canary's answers before the cutover "
              "with `bluegreen compare --blue URL --green URL`")
@@ -68,9 +71,10 @@ class Controller(Periodic):
     def __init__(self, options: RolloutOptions, store: StateStore, traffic: Traffic, provider: MetricsProvider,
                  hooks: Webhooks, urls: dict[Colour, str], window_s: float, rollout: Rollout | None,
                  metrics: RouterMetrics | None = None,
-                 apply_weights: Callable[[int], Awaitable[None]] | None = None,
+                 apply_weights: Callable[[int, Path | None], Awaitable[None]] | None = None,
                  runtime: ManagedRuntime | None = None, mirror: Mirror | None = None,
-                 live_checks: LiveChecks | None = None) -> None:
+                 live_checks: LiveChecks | None = None,
+                 check_weights: Callable[[int, Colour], Awaitable[Path]] | None = None) -> None:
         super().__init__()
         self.mirror = mirror  # None: this data plane cannot mirror, and the shadow phase is skipped (said so)
         self.live_checks = live_checks  # sampled live answers of both colours, weighed with each step
@@ -80,6 +84,8 @@ class Controller(Periodic):
         self.rollout = rollout
         self.metrics = metrics
         self.apply_weights = apply_weights  # the nginx data plane follows every committed weight
+        self.check_weights = check_weights  # ... and validates a step's before it is committed
+        self._refused: str | None = None  # the data plane's last refusal of a step, recorded once
         self.runtime = runtime  # starts the canary, and stops the old colour after a promotion
         self._effects: set[asyncio.Task[None]] = set()
         self._publish_phase()
@@ -121,8 +127,29 @@ class Controller(Periodic):
                 return
             decision = decide(rollout, seen, self.options)
             if decision.changed:
-                await self.commit(decision)
+                checked, candidate = await self._checked(decision)
+                if not checked:
+                    return  # the move waits; the next tick decides (and checks) again
+                await self.commit(decision, candidate)
         self._carry_out(decision)
+
+    async def _checked(self, decision: Decision) -> tuple[bool, Path | None]:
+        """Whether the data plane takes the weights a step moves forward to, and the config it tested.
+        A rollback is never held back: it is committed, and the data plane retries until it takes it."""
+        if decision.traffic is None or self.check_weights is None or decision.rollout.phase in BACKWARD:
+            return True, None
+        try:
+            candidate = await self.check_weights(decision.traffic.green_bp, Colour(decision.traffic.stable))
+        except NginxError as exc:
+            if failure_key(str(exc)) != self._refused:
+                self._refused = failure_key(str(exc))
+                assert decision.event is not None
+                message = f"held: the data plane refused the weights of the next move ({decision.event.message}): {exc}"
+                await asyncio.to_thread(self.store.record, EventDraft("controller", "step_held", message))
+                log.error("rollout %s %s", decision.rollout.id, message)
+            return False, None
+        self._refused = None
+        return True, candidate
 
     async def _hold_lease(self) -> bool:
         """Renew the lease when a third of it is used up, so ticks do not write the state file each time."""
@@ -175,8 +202,9 @@ class Controller(Periodic):
 
     # -- acting -----------------------------------------------------------------------------
 
-    async def commit(self, decision: Decision) -> Event:
-        """Write the rollout, its weights and its event in one transaction; then route by them."""
+    async def commit(self, decision: Decision, candidate: Path | None = None) -> Event:
+        """Write the rollout, its weights and its event in one transaction; then route by them
+        (`candidate`: the data plane's config for them, already tested)."""
         assert decision.event is not None
         values: dict[str, object] = {"rollout": decision.rollout.as_dict()}
         if decision.traffic is not None:
@@ -187,7 +215,7 @@ class Controller(Periodic):
         if decision.traffic is not None:
             self.traffic.apply(decision.traffic.green_bp, Colour(decision.traffic.stable))
             if self.apply_weights is not None:
-                await self.apply_weights(decision.traffic.green_bp)
+                await self.apply_weights(decision.traffic.green_bp, candidate)
         log.info("rollout %s: %s", decision.rollout.id, decision.event.message)
         return event
 

@@ -208,6 +208,28 @@ def test_cutover_cli_follows_the_rollout_to_its_end(fast_router, upstreams, gree
     assert load.failures == []
 
 
+def test_cutover_cli_waits_for_a_restarted_router(start_router, upstreams, tmp_path: Path) -> None:
+    """The router is killed mid-rollout and started again on its state file: `cutover` keeps following
+    (it says the router is gone, then comes back to it) and ends with the promotion, exit 0."""
+    state = tmp_path / "restart.db"
+    urls = (upstreams[Colour.blue].url, upstreams[Colour.green].url)
+    first = start_router(*urls, env=FAST, state=state)
+    env = {**os.environ, "BLUEGREEN_ADMIN_TOKEN": ADMIN_TOKEN, "COLUMNS": "200"}
+    with LoadDriver(first.url):
+        follower = subprocess.Popen([sys.executable, "-m", "router.admin.cli", "cutover", "--router", first.url, "--yes",
+                                     "--steps", "50,100", "--interval", "2"], stdout=subprocess.PIPE,
+                                    stderr=subprocess.PIPE, text=True, env=env)
+        try:
+            wait_until(lambda: rollout(first.url).get("step", -1) >= 0, timeout_s=30)
+            first.kill()
+            start_router(*urls, env=FAST, state=state, port=first.port)
+            out, err = follower.communicate(timeout=90)
+        finally:
+            follower.kill()
+    assert follower.returncode == 0, out + err
+    assert "cannot reach the router" in err and "waiting up to" in err and "promoted" in out
+
+
 def test_cli_commands_and_their_errors(fast_router) -> None:
     url = fast_router.url
     assert bluegreen("weights", "set", "12.5", "--router", url, "--reason", "canary by hand").returncode == 0

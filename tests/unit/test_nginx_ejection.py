@@ -71,3 +71,27 @@ def test_the_reporter_ejects_the_canary_as_the_built_in_plane_does_and_never_the
     assert traffic.health[Colour.green].ejection is None
     assert [(e.kind, e.after) for e in recorded] == [("backend_ejected", {"colour": "green", "kind": "nginx"}),
                                                      ("backend_readmitted", {"colour": "green", "kind": "nginx"})]
+
+
+def test_nginx_failures_compare_without_their_timestamps_and_temp_names() -> None:
+    from router.dataplanes.nginx import failure_key
+
+    first = ('nginx rejected the config: nginx: [emerg] host not found in upstream "x:1" in '
+             '/run/.nginx-ab12cd.conf:80\n2026/11/30 23:50:01 [emerg] 4242#4242: configuration file test failed')
+    again = first.replace("ab12cd", "zz99yy").replace("23:50:01", "23:50:02").replace("4242#4242", "4300#4300")
+    assert failure_key(first) == failure_key(again) and "host not found" in failure_key(first)
+    assert failure_key(first) != failure_key(first.replace('"x:1"', '"y:1"'))
+
+
+def test_nginx_sync_backs_off_while_nginx_keeps_failing(tmp_path) -> None:
+    from router.dataplanes.nginx import NginxDataPlane, NginxOptions
+    from router.dataplanes.sync import NginxSync
+    from router.traffic import Traffic
+
+    plane = NginxDataPlane(NginxOptions(prefix=tmp_path, conf_path=tmp_path / "nginx.conf"), lambda bp, stable: "")
+    sync = NginxSync(plane, Traffic(0), interval_s=0.25, max_backoff_s=5)
+    waits = []
+    for _ in range(7):
+        sync._failed("nginx rejected the config")
+        waits.append(sync._backoff_s)
+    assert waits == [0.25, 0.5, 1.0, 2.0, 4.0, 5.0, 5.0]
