@@ -6,6 +6,7 @@ flags. Every option has a default that works on a laptop.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Literal
 
@@ -106,8 +107,9 @@ class RouterConfig(BaseSettings):
     green: BackendTarget = BackendTarget(url="http://127.0.0.1:8002")
     initial_green_weight: float = Field(0.0, description="green's share on the very first start (0–100)")
     admin_token: SecretStr | None = Field(None, description="bearer token of /admin; set BLUEGREEN_ADMIN_TOKEN")
-    session_header: str = "X-Session-ID"
-    session_cookie: str = "bg_sid"
+    session_header: str = Field("X-Session-ID", description="request header holding the session key (letters, "
+                                                            "digits and '-')")
+    session_cookie: str = Field("bg_sid", description="cookie holding the session key (letters, digits and '_')")
     cookie_max_age_s: int = Field(30 * 24 * 3600, ge=0)
     max_body_bytes: int = Field(64 * 1024, ge=1024)
     window_s: float = Field(60.0, gt=0, description="length of the sliding windows the judge reads")
@@ -156,6 +158,22 @@ class RouterConfig(BaseSettings):
     @classmethod
     def _weight(cls, value: float) -> float:
         percent_to_bp(value)
+        return value
+
+    @field_validator("session_header")
+    @classmethod
+    def _header_name(cls, value: str) -> str:
+        """Also a variable name in nginx's config ($http_x_session_id): nothing there but what names allow."""
+        if not re.fullmatch(r"[A-Za-z0-9]+(-[A-Za-z0-9]+)*", value):
+            raise ValueError(f"session_header must be letters and digits joined by '-' (got {value!r})")
+        return value
+
+    @field_validator("session_cookie")
+    @classmethod
+    def _cookie_name(cls, value: str) -> str:
+        """Also a variable name in nginx's config ($cookie_bg_sid)."""
+        if not re.fullmatch(r"[A-Za-z0-9_]+", value):
+            raise ValueError(f"session_cookie must be letters, digits and '_' (got {value!r})")
         return value
 
     def backend_url(self, colour: str) -> str:

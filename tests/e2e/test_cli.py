@@ -11,12 +11,14 @@ import pytest
 
 def test_bad_settings_exit_2_naming_each(tmp_path: Path) -> None:
     config = tmp_path / "bad.yaml"
-    config.write_text("initial_green_weight: 12.345\nblue: {url: ftp://x}\nretries: 3\n")
+    config.write_text("initial_green_weight: 12.345\nblue: {url: ftp://x}\nretries: 3\n"
+                      "session_header: 'X-Session; evil'\nsession_cookie: bg-sid\n")
     done = subprocess.run([sys.executable, "-m", "router.admin.cli", "serve", "--config", str(config)],
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 2
     message = " ".join(done.stderr.split())
-    for part in ("initial_green_weight", "more than two decimals", "blue.url", "http://", "retries"):
+    for part in ("initial_green_weight", "more than two decimals", "blue.url", "http://", "retries",
+                 "session_header must be letters", "session_cookie must be letters"):
         assert part in message, message
 
 
