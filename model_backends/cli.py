@@ -20,6 +20,7 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 console = Console(stderr=True)
 
 EXIT_CONFIG = 2
+EXIT_PORT = 3  # the address cannot be bound (in use)
 
 
 @app.command()
@@ -65,13 +66,17 @@ def serve(
         console.print("[red]no model given:[/] pass --model PATH (a .gguf file or a checkpoint directory)")
         raise typer.Exit(EXIT_CONFIG)
 
-    import uvicorn
-
+    from bluegreen_common.listen import PortUnavailable, bind
+    from bluegreen_common.listen import serve as serve_on
     from model_backends.app import create_app
 
+    try:
+        listener = bind(settings.host, settings.port)  # before the model starts loading
+    except PortUnavailable as exc:
+        console.print(f"[red]{escape(str(exc))}[/]")
+        raise typer.Exit(EXIT_PORT) from exc
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level=log_level,
-                timeout_graceful_shutdown=10)
+    serve_on(create_app(settings), listener, log_level=log_level, timeout_graceful_shutdown=10)
 
 
 @app.command("make-tiny-models")

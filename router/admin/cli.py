@@ -35,7 +35,7 @@ def _console(stderr: bool = False) -> Console:
 console = _console(stderr=True)
 
 EXIT_CONFIG = 2
-EXIT_UNAVAILABLE = 3  # the state file or the runtime (Docker engine, image) cannot be used
+EXIT_UNAVAILABLE = 3  # the port, the state file or the runtime (Docker engine, image) cannot be used
 
 
 def _finite(value: float | None) -> float | None:
@@ -83,11 +83,17 @@ def serve(
         console.print(f"[red]invalid configuration:[/] {escape(str(exc))}")
         raise typer.Exit(EXIT_CONFIG) from exc
 
-    import uvicorn
-
+    from bluegreen_common.listen import PortUnavailable, bind
+    from bluegreen_common.listen import serve as serve_on
     from router.app import create_app
     from router.errors import RuntimeUnavailable, StateUnavailable
     from router.gc_tuning import settle_after_startup
+
+    try:
+        listener = bind(settings.host, settings.port)  # before any backend starts
+    except PortUnavailable as exc:
+        console.print(f"[red]{escape(str(exc))}[/]")
+        raise typer.Exit(EXIT_UNAVAILABLE) from exc
 
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per proxied request is too much
@@ -102,8 +108,8 @@ def serve(
         console.print(f"[red]cannot run the backends:[/] {escape(str(exc))}")
         raise typer.Exit(EXIT_UNAVAILABLE) from exc
     settle_after_startup()  # keep startup's objects out of every collector pass (router/gc_tuning.py)
-    uvicorn.run(application, host=settings.host, port=settings.port, log_level=log_level,
-                access_log=False, proxy_headers=False, timeout_graceful_shutdown=10)
+    serve_on(application, listener, log_level=log_level, access_log=False, proxy_headers=False,
+             timeout_graceful_shutdown=10)
 
 
 @app.command("render-nginx")
@@ -374,13 +380,14 @@ def update(source: Annotated[str, typer.Option(help="the model's URL, a models.j
     """Check the source for a new model version; download, verify, and cut over to it: exit 0 updated,
     already current or already rejected, 2 rejected (checksum, or the cutover rolled back), 1 could not run."""
     from router.update.command import run_update_command
-    from router.update.plan import check_version
+    from router.update.plan import check_sha256, check_version
     from router.update.update import UpdateRequest
 
     if engine is not None and engine not in ("llama_cpp", "transformers", "openai_upstream"):
         raise typer.BadParameter(f"--engine must be llama_cpp, transformers or openai_upstream (got {engine!r})")
     try:
         check_version(name, "--name")
+        sha256 = None if sha256 is None else check_sha256(sha256)
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from exc
     request = UpdateRequest(router=router, source=source, name=name, models_dir=models_dir.resolve(), sha256=sha256,

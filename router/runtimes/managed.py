@@ -2,7 +2,8 @@
 
 The router starts the stable colour when it starts, the canary when a rollout starts, and stops
 the old colour when the fast-rollback window after a promotion is over. A started backend is
-watched until its `/ready` passes (an event with the load time) or `ready_timeout_s` runs out
+watched until its `/ready` passes (an event with the load time), says loading failed for good
+(a start error the rollout fails on at once, and it is stopped) or `ready_timeout_s` runs out
 (it is stopped). A backend that exits on its own is noticed within a second (an event; the probes
 take its traffic away) and restarted if configured. Everything started here is stopped when the
 router exits.
@@ -45,6 +46,13 @@ class BackendHandle(Protocol):
     def log_tail(self, lines: int) -> str: ...
 
     def status(self) -> dict[str, Any]: ...
+
+
+@dataclass(frozen=True)
+class Readiness:
+    ready: bool
+    failed: bool  # the backend gave up loading (no engine could load the model): final, unlike "loading"
+    reason: str
 
 
 @dataclass
@@ -139,27 +147,36 @@ class ManagedRuntime(Periodic):
 
     async def _watch_start(self, colour: Colour, running: Running) -> None:
         elapsed = time.monotonic() - running.started_at
-        not_ready = await self._not_ready(running.handle.url)
-        if not_ready is None:
+        readiness = await self._readiness(running.handle.url)
+        if readiness.ready:
             running.ready_after_s = round(elapsed, 1)
             await self._record("backend_ready", f"{colour.value} ready {elapsed:.1f} s after its start")
+        elif readiness.failed:
+            # The backend says no engine can load its model: waiting out ready_timeout_s would not change that.
+            self.start_errors[colour] = readiness.reason
+            await self._record("backend_start_failed", f"{colour.value} could not load its model "
+                                                       f"{elapsed:.1f} s after its start: {readiness.reason}")
+            await self.stop_colour(colour, "stopped: its model failed to load")
         elif elapsed > self.options.ready_timeout_s:
             await self._record("backend_start_timeout", f"{colour.value} not ready after "
-                                                        f"{self.options.ready_timeout_s:g} s ({not_ready})")
+                                                        f"{self.options.ready_timeout_s:g} s ({readiness.reason})")
             await self.stop_colour(colour, "stopped: too slow to start")
 
-    async def _not_ready(self, url: str) -> str | None:
-        """None when `/ready` passes, else why not (the backend's own reason when it gives one)."""
+    async def _readiness(self, url: str) -> Readiness:
+        """What `/ready` says: ready, failed for good (the backend's status "failed"), or not yet, and why."""
         try:
             response = await self._http.get(f"{url}/ready")
         except httpx.HTTPError as exc:
-            return f"no answer: {exc.__class__.__name__}"
+            return Readiness(False, False, f"no answer: {exc.__class__.__name__}")
         if response.status_code == 200:
-            return None
+            return Readiness(True, False, "ready")
         try:
-            return str(response.json().get("reason", response.status_code))
+            body = response.json()
         except ValueError:
-            return f"HTTP {response.status_code}"
+            return Readiness(False, False, f"HTTP {response.status_code}")
+        if not isinstance(body, dict):
+            return Readiness(False, False, f"HTTP {response.status_code}")
+        return Readiness(False, body.get("status") == "failed", str(body.get("reason", response.status_code)))
 
     def status(self) -> dict[str, Any]:
         return {colour.value: {**running.status(), "restarts": self.restarts[colour], "model": self.spec(colour).model}

@@ -44,7 +44,7 @@ def run_update_command(request: UpdateRequest, follow: Follow, out: Console, con
     except UpdateRejected as exc:
         out.print()
         out.print(summary(updater.run))
-        out.print(f"[red]rejected:[/] {exc}")
+        out.print(f"[red]rejected:[/] {escape(str(exc))}")
         return EXIT_REJECTED
     except (UpdateFailed, AdminError) as exc:
         out.print()
@@ -59,5 +59,5 @@ def run_update_command(request: UpdateRequest, follow: Follow, out: Console, con
         client.close()
     out.print()
     out.print(summary(run))
-    out.print(f"[green]{run.outcome}:[/] {run.message}" if run.outcome else run.message)
+    out.print(f"[green]{run.outcome}:[/] {escape(run.message)}" if run.outcome else escape(run.message))
     return EXIT_DONE

@@ -121,8 +121,7 @@ class Updater:
                     f"{self.models.installed(candidate)}, verify "
                     f"{'sha256 ' + candidate.sha256[:12] + '…' if candidate.sha256 else 'its size only (no sha256)'}, "
                     f"start {canary} on it and run a cutover {status['stable']} → {canary}")
-            self.console.print(plan)
-            return self._done(Outcome.planned, plan)
+            return self._done(Outcome.planned, plan)  # the summary prints it
         self.models.prepare()
         with UpdateLock(self.models.lock_path):
             return self._update(candidate, canary)

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import json
+import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from bluegreen_common.processes import free_port
 
 
 def test_bad_settings_exit_2_naming_each(tmp_path: Path) -> None:
@@ -37,6 +42,7 @@ NOWHERE = ["--router", "http://127.0.0.1:9"]
     ["render-nginx", "--green", "nan"], ["compare", "--blue", "http://127.0.0.1:9", "--green", "http://127.0.0.1:9",
                                          "--min-gap", "inf"],
     ["update", "--source", "x", "--name", "m", "--models-dir", "/nonexistent", "--interval", "-inf", *NOWHERE],
+    ["update", "--source", "x", "--name", "m", "--models-dir", "/nonexistent", "--sha256", "xyz", *NOWHERE],
 ])
 def test_numbers_json_cannot_carry_are_usage_errors(args: list[str]) -> None:
     done = _bluegreen(*args)
@@ -63,3 +69,24 @@ def test_config_errors_are_printed_as_text_not_markup(tmp_path: Path) -> None:
     assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
     message = " ".join(done.stderr.split())
     assert message.startswith("invalid configuration: [/]: ") and "[b]: " in message, message
+
+
+def test_a_port_in_use_is_refused_before_anything_starts(tmp_path: Path) -> None:
+    """A second `serve` on a busy port exits 3 at once: no backend started, no model loaded."""
+    runtime = {"kind": "local", "logs_dir": str(tmp_path / "backends"),
+               "blue": {"engine": "mock", "model": "m", "port": free_port()},
+               "green": {"engine": "mock", "model": "m", "port": free_port()}}
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = str(busy.getsockname()[1])
+        router = subprocess.run([sys.executable, "-m", "router.admin.cli", "serve", "--port", port,
+                                 "--state", str(tmp_path / "state.db")], capture_output=True, text=True, timeout=60,
+                                env={**os.environ, "BLUEGREEN_RUNTIME": json.dumps(runtime)})
+        backend = _bluegreen("serve", "--engine", "mock", "--model", "m", "--port", port,
+                             program="model_backends.cli")
+    for done in (router, backend):
+        message = " ".join(done.stderr.split())
+        assert done.returncode == 3 and "Traceback" not in message, message
+        assert f"cannot listen on 127.0.0.1:{port}" in message and "pick another --port" in message, message
+    assert not (tmp_path / "backends").exists()  # the runtime never started blue

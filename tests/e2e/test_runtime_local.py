@@ -42,7 +42,9 @@ def test_router_runs_the_backends_through_a_whole_cutover(start_router, tiny_mod
     blue_pid = admin_status(router.url)["runtime"]["blue"]["pid"]
     wait_until(lambda: "blue" not in admin_status(router.url)["runtime"] and gone(blue_pid), timeout_s=20)
     green_pid = admin_status(router.url)["runtime"]["green"]["pid"]
-    assert {"backend_started", "backend_ready", "backend_stopped", "promoted"} <= set(event_kinds(router.url))
+    # The event comes once the stop is complete, a moment after blue left the runtime's list.
+    wait_until(lambda: {"backend_started", "backend_ready", "backend_stopped", "promoted"} <= set(event_kinds(router.url)),
+               timeout_s=10)
 
     # Nothing is left running once the router stops.
     router.stop()

@@ -144,6 +144,9 @@ def test_a_model_that_cannot_start_is_rejected_and_not_tried_again(router, host,
     assert load.failures == []
     status = admin_status(router.url)
     assert status["stable"] == stable and status["weights"][stable] == 100.0 and status["rollout"]["phase"] == "failed"
+    # The backend's own verdict ends the start at once (not the 8 s start limit), and says why.
+    reason = status["rollout"]["reason"]
+    assert reason.startswith("could not start") and "no engine could load" in reason, reason
     assert served_model(router, stable) == live_model
     record = json.loads((models / "broken" / "update.json").read_text())
     assert [entry["version"] for entry in record["rejected"].values()] == ["9"] and "current" not in record
@@ -202,6 +205,7 @@ def test_a_dry_run_reports_and_changes_nothing(router, host, tmp_path) -> None:
     done = update(router, "--source", f"{host.url}/saiga-v2.gguf", "--name", "dry", "--models-dir", str(models),
                   "--dry-run")
     assert done.returncode == 0 and "Would download" in done.stdout.replace("\n", " "), done.stdout + done.stderr
+    assert "Would download" not in done.stderr.replace("\n", " "), done.stderr  # said once, in the summary
     assert not models.exists() and host.bytes_served == 0 and events(router.url)[-1]["id"] == last
 
 
