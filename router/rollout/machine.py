@@ -81,6 +81,9 @@ class RolloutOptions(BaseModel):
     failures_to_rollback: int = Field(2, ge=1, description="failed checks in a row that roll back")
     provider_error_deadline_s: float = Field(
         180.0, gt=0, description="metrics unavailable this long → roll back (an unjudged canary must not keep serving)")
+    max_inconclusive_s: float = Field(
+        0.0, ge=0, description="a step inconclusive (too little traffic) this long → roll back; 0 holds it for as long "
+                               "as it takes (the canary keeps its small share, nothing is promoted)")
     confirm_promotion: bool = Field(False, description="hold before promotion until an operator or hook confirms")
     keep_old_s: float = Field(300.0, ge=0, description="after promotion the old colour is kept this long (fast rollback)")
     warmup: WarmupOptions = WarmupOptions()
@@ -148,6 +151,7 @@ class Rollout:
     paused_from: Phase | None = None
     confirmed: bool = False
     provider_failing_since: float | None = None
+    inconclusive_since: float | None = None  # the step's verdicts have been inconclusive since then
     last_verdict: dict[str, Any] | None = None
     reason: str = ""
     old_stop_at: float | None = None
@@ -344,10 +348,15 @@ def _progress(rollout: Rollout, seen: Observation, options: RolloutOptions) -> D
                                    last_verdict={"outcome": "inconclusive", "reasons": [f"metrics provider: {error}"]})
         return Decision(held, _event("step_held", held, f"{step_name} held: metrics provider: {error}", rollout))
     verdict = seen.verdict
-    judged = dataclasses.replace(rollout, provider_failing_since=None, last_verdict=verdict.as_dict())
+    judged = dataclasses.replace(rollout, provider_failing_since=None, inconclusive_since=None,
+                                 last_verdict=verdict.as_dict())
     reasons = "; ".join(verdict.reasons)
     if verdict.outcome is Outcome.inconclusive:
-        held = dataclasses.replace(judged, step_since=now)
+        since = rollout.inconclusive_since if rollout.inconclusive_since is not None else rollout.step_since
+        if options.max_inconclusive_s and now - since >= options.max_inconclusive_s:
+            return roll_back(judged, now, f"no verdict for {now - since:.0f} s at {step_name} "
+                                          f"(rollout.max_inconclusive_s {options.max_inconclusive_s:g}): {reasons}")
+        held = dataclasses.replace(judged, step_since=now, inconclusive_since=since)
         return Decision(held, _event("step_held", held, f"{step_name} held (inconclusive): {reasons}", rollout))
     if verdict.outcome is Outcome.failed:
         failures = rollout.failures + 1

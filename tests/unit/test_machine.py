@@ -104,6 +104,22 @@ def test_inconclusive_holds_the_step_forever() -> None:
         r = d.rollout
 
 
+def test_inconclusive_past_its_limit_rolls_back_and_a_verdict_resets_the_clock() -> None:
+    options = ROLLOUT.model_copy(update={"max_inconclusive_s": 35})
+    r = at_step(1)  # the step began at 100
+    for now in (110, 120, 130):
+        r = decide(r, Observation(now=now, verdict=HOLD), options).rollout
+    assert r.phase is Phase.progressing and r.inconclusive_since == 100
+    failed_once = decide(r, Observation(now=140, verdict=FAIL), options).rollout  # a verdict: the clock starts again
+    assert failed_once.inconclusive_since is None
+    r = decide(failed_once, Observation(now=150, verdict=HOLD), options).rollout
+    assert r.phase is Phase.progressing and r.inconclusive_since == 140
+    r = decide(r, Observation(now=160, verdict=HOLD), options).rollout
+    d = decide(r, Observation(now=175, verdict=HOLD), options)
+    assert d.rollout.phase is Phase.rolling_back and d.traffic.green_bp == 0
+    assert d.rollout.reason.startswith("no verdict for 35 s at step 2/3 (50 %)") and "only 3 green" in d.rollout.reason
+
+
 @pytest.mark.parametrize("observation", [
     Observation(now=101, canary_ready=False, canary_reason="probe failed"),
     Observation(now=101, hard_breach="green error rate 80.0 % ≥ hard limit 50.0 % over 10 requests"),
