@@ -59,11 +59,12 @@ def load_salt(options: AnalyticsOptions) -> bytes:
 
 class AnalyticsWriter:
     def __init__(self, options: AnalyticsOptions, metrics: RouterMetrics, user_header: str, tier_header: str,
-                 tier_for: Callable[[str | None, str | None], str | None], models: dict[str, str] | None = None,
+                 tier_for: Callable[[str | None, str | None], str | None],
                  urls: dict[str, str] | None = None) -> None:
         self.options, self.metrics = options, metrics
-        self.models = dict(models or {})  # colour → model name: the configured one, then the last one reported
-        self.urls = urls or {}  # colour → backend URL, to ask /v1/models when no answer named the model yet
+        self.models: dict[str, str] = {}  # colour → model name: the last one an answer or /v1/models reported
+        self.urls = urls or {}  # colour → backend URL, to ask /v1/models when no recent answer named the model
+        self._learned_at: dict[str, float] = {}  # when each name was last confirmed (a model set anew changes it)
         self._next_lookup: dict[str, float] = {}
         self._headers = (user_header.lower().encode(), tier_header.lower().encode())
         self._tier_for = tier_for
@@ -129,11 +130,11 @@ class AnalyticsWriter:
                 await asyncio.sleep(0)  # let the proxy serve between slices
             try:
                 if isinstance(seen, str):
-                    made_from_log = nginx_record(seen, self.models)
+                    made_from_log = nginx_record(seen, {})
                     if made_from_log is None:  # not a public request
                         continue
                     record = made_from_log
-                    if record.model is None and record.colour is not None:
+                    if record.colour is not None:
                         record = replace(record, model=await self._known_model(record.colour))
                 else:
                     record = build_record(seen, self._context, await self._known_model(seen.colour))
@@ -143,7 +144,7 @@ class AnalyticsWriter:
                 self.metrics.analytics_records.labels("dropped").inc()
                 continue
             if record.colour is not None and record.model is not None:
-                self.models[record.colour] = record.model
+                self.models[record.colour], self._learned_at[record.colour] = record.model, time.monotonic()
             if record.colour is not None and record.category is not None:
                 self.metrics.categorised(record.colour, record.category)
             records.append(record.to_json())
@@ -159,32 +160,32 @@ class AnalyticsWriter:
         self.metrics.analytics_records.labels("written").inc(len(records))
 
     async def _known_model(self, colour: str | None) -> str | None:
-        """The colour's model as last reported, else configured, else asked of its /v1/models (a streamed
-        legal answer does not name it), at most once a minute per colour."""
-        if colour is None or colour in self.models:
-            return self.models.get(colour or "")
-        url = self.urls.get(colour)
-        now = time.monotonic()
-        if url is None or now < self._next_lookup.get(colour, 0.0):
+        """The colour's model as an answer or its /v1/models reported within the last minute; older than that
+        (a model set through the admin API restarts the colour on another file), or never learned (a streamed
+        legal answer does not name it), it is asked of /v1/models again, at most once a minute per colour."""
+        if colour is None:
             return None
+        now = time.monotonic()
+        if colour in self.models and now - self._learned_at.get(colour, -MODEL_LOOKUP_EVERY_S) < MODEL_LOOKUP_EVERY_S:
+            return self.models[colour]
+        url = self.urls.get(colour)
+        if url is None or now < self._next_lookup.get(colour, 0.0):
+            return self.models.get(colour)
         self._next_lookup[colour] = now + MODEL_LOOKUP_EVERY_S
         try:
             async with httpx.AsyncClient(timeout=2.0) as client:
                 listed = (await client.get(f"{url}/v1/models")).json()["data"]
-            self.models[colour] = str(listed[0]["id"])
+            self.models[colour], self._learned_at[colour] = str(listed[0]["id"]), now
         except (httpx.HTTPError, ValueError, KeyError, IndexError, TypeError) as exc:
             log.debug("cannot learn %s's model from %s: %s", colour, url, exc)
         return self.models.get(colour)
 
-
 def writer_for(config: RouterConfig, metrics: RouterMetrics,
                tier_for: Callable[[str | None, str | None], str | None]) -> AnalyticsWriter | None:
-    """The writer, or None when analytics is off. With the nginx data plane it is fed nginx's access log."""
+    """The writer, or None when analytics is off. With the nginx data plane it is fed nginx's access log.
+    Model names come from the backends themselves (answers, /v1/models), never from the configuration:
+    a backend may serve under another name (the local runtime prefixes the colour) or another file."""
     if not config.analytics.enabled:
         return None
-    models = {}
-    for spec, colour in ((config.runtime.blue, "blue"), (config.runtime.green, "green")):
-        if config.runtime.kind != "none" and spec is not None:
-            models[colour] = spec.model_name
     return AnalyticsWriter(config.analytics, metrics, config.rate_limit.user_header, config.rate_limit.tier_header,
-                           tier_for, models, {colour: config.backend_url(colour) for colour in ("blue", "green")})
+                           tier_for, {colour: config.backend_url(colour) for colour in ("blue", "green")})

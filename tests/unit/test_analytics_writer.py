@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import http.server
 import json
 import stat
+import threading
 from pathlib import Path
 
 from router.analytics.options import AnalyticsOptions
@@ -128,3 +130,46 @@ def test_a_file_that_cannot_be_written_drops_and_counts_and_the_writer_goes_on(t
     asyncio.run(run())
     assert sample(metrics, "bluegreen_analytics_records_total", outcome="dropped") == 4
     assert sample(metrics, "bluegreen_analytics_records_total", outcome="written") == 0
+
+
+class ModelList(http.server.BaseHTTPRequestHandler):
+    """A backend's /v1/models whose model the test changes (a model set anew through the admin API)."""
+
+    name = "green-first.gguf"
+
+    def do_GET(self) -> None:  # noqa: N802 (the stdlib's name)
+        body = json.dumps({"data": [{"id": type(self).name}]}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_an_answer_that_does_not_name_its_model_gets_the_backends_current_one(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr("router.analytics.writer.MODEL_LOOKUP_EVERY_S", 0.3)
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), ModelList)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    settings = AnalyticsOptions(path=tmp_path / "analytics.jsonl", flush_s=0.05)
+    analytics = AnalyticsWriter(settings, RouterMetrics(), "X-User-ID", "X-User-Tier", lambda user, tier: tier,
+                                {"green": f"http://127.0.0.1:{server.server_address[1]}"})
+
+    async def run() -> None:
+        analytics.start()
+        analytics.submit(seen(0))
+        await asyncio.sleep(0.2)
+        ModelList.name = "green-second.gguf"
+        analytics.submit(seen(1))  # within the minute (here 0.3 s): the name learned a moment ago
+        await asyncio.sleep(0.5)
+        analytics.submit(seen(2))  # older than that: asked again
+        await analytics.stop()
+
+    try:
+        asyncio.run(run())
+    finally:
+        server.shutdown()
+    models = [r["model"] for r in read_records(tmp_path / "analytics.jsonl")]
+    assert models == ["green-first.gguf", "green-first.gguf", "green-second.gguf"]
