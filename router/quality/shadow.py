@@ -17,7 +17,7 @@ from typing import Any
 
 from router.quality.checks import CHECK_NAMES, AnswerChecks, CheckRates, check_answer, chrf, percentile
 from router.quality.compare import OPENAI_PATH, Api, parse_event
-from router.quality.summary import ColourSummary, PairSummary, Summary
+from router.quality.summary import ColourSummary, PairSummary, Summary, median_interval
 from router.quality.verdict import COLOURS, CompareLimits, Outcome, Sides, Verdict, judge_comparison
 
 DEFAULT_LIMITS = CompareLimits()
@@ -133,7 +133,7 @@ class ShadowTally:
         return self.green.requests
 
     def summary(self) -> Summary:
-        pair = PairSummary(self.pairs, _median(self.ratios), _median(self.similarities))
+        pair = PairSummary(self.pairs, _median(self.ratios), _median(self.similarities), median_interval(self.ratios))
         return Summary(self.blue.summary(), self.green.summary(), pair)
 
     def as_dict(self) -> dict[str, Any]:
@@ -144,7 +144,8 @@ class ShadowTally:
                 "stable": self.sides.baseline, "canary_errors": canary.errors,
                 self.sides.candidate: {**vars(canary.checks), "gap_p95_s": canary.gap_p95_s},
                 self.sides.baseline: {**vars(stable.checks), "gap_p95_s": stable.gap_p95_s},
-                "length_ratio_p50": summary.pair.length_ratio_p50, "chrf_p50": summary.pair.chrf_p50}
+                "length_ratio_p50": summary.pair.length_ratio_p50,
+                "length_ratio_interval": summary.pair.length_ratio_interval, "chrf_p50": summary.pair.chrf_p50}
 
 
 def shadow_verdict(tally: ShadowTally, min_pairs: int, limits: CompareLimits = DEFAULT_LIMITS) -> Verdict:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import statistics
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from fractions import Fraction
 
 from router.quality.checks import CheckRates, percentile, rates
 from router.quality.compare import AnswerRecord, QuestionResult
@@ -13,6 +14,22 @@ from router.quality.compare import AnswerRecord, QuestionResult
 def _median(values: Sequence[float | None]) -> float | None:
     present = [v for v in values if v is not None]
     return statistics.median(present) if present else None
+
+
+def median_interval(values: Sequence[float], confidence: float = 0.95) -> tuple[float, float] | None:
+    """A distribution-free interval for the median (the sign test's): the k-th smallest and k-th largest
+    value, k the largest rank with P(Binomial(n, 1/2) < k) ≤ (1 - confidence) / 2. None when there are
+    too few values for any such interval (fewer than 6 at 95 %). Exact integer arithmetic: any n works."""
+    ordered = sorted(values)
+    n = len(ordered)
+    tail = Fraction(1 - confidence).limit_denominator(10**6) / 2
+    whole = 1 << n  # 2**n: P(B < k) = sum of C(n, i) for i < k, over 2**n
+    below, term, k = 0, 1, 0  # below = sum of C(n, i) for i < k; term = C(n, k)
+    while k < n // 2 and (below + term) * tail.denominator <= tail.numerator * whole:
+        below += term
+        term = term * (n - k) // (k + 1)
+        k += 1
+    return (ordered[k - 1], ordered[n - k]) if k >= 1 else None
 
 
 def _p(values: Sequence[float | None], q: float) -> float | None:
@@ -41,6 +58,7 @@ class PairSummary:
     pairs: int  # questions both colours answered
     length_ratio_p50: float | None  # green / blue, median over pairs
     chrf_p50: float | None  # green against blue, median over pairs
+    length_ratio_interval: tuple[float, float] | None = None  # 95 % for that median; None: too few pairs
 
 
 @dataclass(frozen=True)
@@ -78,6 +96,7 @@ def summarise(results: Sequence[QuestionResult]) -> Summary:
             pairs=len(pairs),
             length_ratio_p50=_median([p.length_ratio for p in pairs]),
             chrf_p50=_median([p.chrf for p in pairs]),
+            length_ratio_interval=median_interval([p.length_ratio for p in pairs if p.length_ratio is not None]),
         ),
     )
 

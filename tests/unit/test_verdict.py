@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import statistics
 from collections.abc import Iterator
 from dataclasses import replace
 
@@ -23,7 +24,7 @@ from router.quality.compare import (
     setup_problem,
 )
 from router.quality.questions import Question
-from router.quality.summary import ColourSummary, PairSummary, Summary, summarise
+from router.quality.summary import ColourSummary, PairSummary, Summary, median_interval, summarise
 from router.quality.verdict import (
     CompareLimits,
     Outcome,
@@ -31,6 +32,7 @@ from router.quality.verdict import (
     Verdict,
     gap_finding,
     judge_comparison,
+    length_finding,
     rate_finding,
 )
 
@@ -113,6 +115,25 @@ def test_reasons_carry_the_numbers() -> None:
 )
 def test_rate_finding_is_absolute_and_relative(green: float, blue: float, passed: bool) -> None:
     assert rate_finding("x", "x", green, blue, limit=0.1, tolerance=0.05).passed is passed
+
+
+@pytest.mark.parametrize(("n", "ranks"), [(5, None), (6, (1, 6)), (10, (2, 9)), (20, (6, 15)), (100, (40, 61))])
+def test_the_median_interval_is_the_sign_tests(n: int, ranks: tuple[int, int] | None) -> None:
+    """Ranks (1-based) from binomial tables: the widest that keep each tail at most 2.5 %."""
+    values = [float(v) for v in reversed(range(1, n + 1))]  # unsorted on purpose
+    assert median_interval(values) == (None if ranks is None else (float(ranks[0]), float(ranks[1])))
+
+
+def test_a_few_short_answers_of_a_healthy_model_are_noise_but_consistently_short_ones_are_not() -> None:
+    limits = CompareLimits()
+    noisy = [0.2, 0.3, 0.35, 0.4, 0.44, 0.48, 0.6, 0.9, 1.1, 1.3]  # median 0.46: below 0.5, but not clearly
+    finding = length_finding(statistics.median(noisy), median_interval(noisy), limits, "green/blue")
+    assert finding.passed and finding.reason == "median answer length green/blue: 0.46 (95 % interval 0.30–1.10, " \
+                                               "allowed 0.5–4)"
+    short = [0.1, 0.12, 0.15, 0.2, 0.2, 0.22, 0.25, 0.3, 0.35, 0.45]
+    assert not length_finding(statistics.median(short), median_interval(short), limits, "green/blue").passed
+    long = [4.5, 5.0, 5.5, 6.0, 6.0, 7.0, 8.0, 9.0, 10.0, 12.0]
+    assert not length_finding(statistics.median(long), median_interval(long), limits, "green/blue").passed
 
 
 def test_gap_finding_says_how_far_over() -> None:
