@@ -3,6 +3,9 @@
 Each line lists every upstream attempt of a request (`upstream_addr`, `upstream_status`, times),
 so a canary failure that nginx retried on the stable colour still counts against the canary. The file is followed
 across rotation: a new inode or a shorter file starts reading from the beginning.
+
+On start the follower reads back what the log holds of the windows' span (at each line's own `msec`), so a
+router restarted mid-step judges the step on what nginx served before the restart too; see `read_back`.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("bluegreen.nginx_log")
 
 RESOLVE_EVERY_S = 10.0
+READBACK_MAX_BYTES = 16 << 20  # on start, read back at most this much of the log's end (about 50 000 lines)
 COLOUR_NAMES = frozenset(colour.value for colour in Colour)
 
 
@@ -53,6 +57,26 @@ def _seconds(value: str) -> float | None:
         return float(value)
     except ValueError:
         return None
+
+
+def line_time(line: bytes) -> float | None:
+    """The line's `msec` (seconds since the epoch, when nginx logged it), None where it has none. nginx's
+    format puts it first, so it is read without parsing the whole line where it can be."""
+    if line.startswith(b'{"msec":'):
+        end = line.find(b",", 8)
+        if end > 8:
+            try:
+                return float(line[8:end])
+            except ValueError:
+                pass
+    try:
+        entry = json.loads(line)
+    except ValueError:
+        return None
+    value = entry.get("msec") if isinstance(entry, dict) else None
+    if isinstance(value, str):
+        return _seconds(value)
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
 def parse_entry(line: str, colours: dict[str, Colour],
@@ -138,6 +162,66 @@ class AccessLogFollower(Periodic):
             self._unknown_addresses(unknown - self._unmatched)
         return recorded
 
+    def read_back(self) -> int:
+        """Start following at the end of the log, having first recorded the requests the log already holds
+        that fall within the windows' span, each at its own time (`msec` on the wall clock, placed on the
+        windows' monotonic clock): so a router restarted mid-step judges the step on what nginx served
+        before the restart too. Reads at most READBACK_MAX_BYTES (16 MiB) back from the end, from the first
+        whole line there, so a large log does not hold up the start; only the current file is read, not
+        one rotated away. A line nginx is still writing is kept and read as new once whole.
+
+        Read-back lines are recorded in the windows only: no ejection is observed from them (the router
+        that was running saw them, and nginx's ejection then has run its course or is seen again from the
+        next failures), `on_line` is not called (the analytics already hold them) and the exported
+        counters are not raised (the previous process exported them: counting them again would count them
+        twice in a `rate`/`increase` across the restart). The number of attempts recorded."""
+        try:
+            stat = os.stat(self.path)
+        except FileNotFoundError:
+            return 0
+        began = time.monotonic()
+        self._inode, self._offset = stat.st_ino, stat.st_size  # should the read fail: from the end, as before
+        start = max(0, stat.st_size - READBACK_MAX_BYTES)
+        with open(self.path, "rb") as handle:
+            handle.seek(max(0, start - 1))
+            data = handle.read(stat.st_size - max(0, start - 1))
+            self._offset = handle.tell()
+        if start > 0:  # from the first whole line: the byte before `start` tells whether one begins there
+            cut = data.find(b"\n")
+            data = data[cut + 1:] if cut >= 0 else b""
+        *lines, self._partial = data.split(b"\n")
+        span = max((window.span_s for window in self.windows.values()), default=0.0)
+        wall, mono = time.time(), time.monotonic()
+        oldest = wall - span
+        recorded = counted = 0
+        first: float | None = None
+        unknown: set[str] = set()
+        for line in lines:
+            logged = line_time(line)
+            if logged is None:
+                continue
+            if first is None:
+                first = logged
+            if logged < oldest:
+                continue
+            at = mono - max(0.0, wall - logged)  # a line from a clock ahead of ours counts as now
+            if at <= 0:
+                continue
+            _, attempts = parse_entry(line.decode("utf-8", "replace"), self.colours, unknown)
+            for attempt in attempts:
+                self.windows[attempt.colour].add(attempt.ok, attempt.latency_s, attempt.header_s, at=at)
+            recorded += len(attempts)
+            counted += 1
+        if unknown - self._unmatched:
+            self._unknown_addresses(unknown - self._unmatched)
+        if counted or start > 0:
+            cut_short = start > 0 and first is not None and first > oldest
+            log.info("read back %d requests (%d attempts) of the last %.0f s from the nginx access log %s in %.2f s%s",
+                     counted, recorded, span, self.path, time.monotonic() - began,
+                     f"; only its last {READBACK_MAX_BYTES / (1 << 20):g} MiB were read, back to {wall - first:.0f} s ago"
+                     if cut_short and first is not None else "")
+        return recorded
+
     def _watch_ejections(self, chosen: Colour | None, attempts: list[Attempt]) -> None:
         if self.ejections is None or self.on_ejection is None:
             return
@@ -171,9 +255,12 @@ class AccessLogFollower(Periodic):
             self.metrics.retries.labels("status").inc()
 
     def start(self) -> None:
-        if self.path.exists():  # judge only what happens from now on
-            stat = os.stat(self.path)
-            self._inode, self._offset = stat.st_ino, stat.st_size
+        """Read back the windows' span (`read_back`), here, so that the controller started next judges on
+        it from its first tick; then follow."""
+        try:
+            self.read_back()
+        except OSError as exc:
+            log.error("cannot read back the nginx access log %s: %s", self.path, exc)
         super().start()
 
     async def step(self) -> None:
