@@ -52,8 +52,8 @@ def run_update_command(request: UpdateRequest, follow: Follow, out: Console, con
         console.print(f"[red]update could not run:[/] {escape(str(exc))}")
         return EXIT_ERROR
     except KeyboardInterrupt:
-        console.print("stopped; a rollout already started goes on in the router (`bluegreen status --watch`), and "
-                      "a download resumes at the next run")
+        console.print("stopped; a rollout already started goes on in the router (`bluegreen status --watch`), the "
+                      "next run records its outcome (or gives the canary its model back), and a download resumes")
         return EXIT_ERROR
     finally:
         client.close()

@@ -2,7 +2,8 @@
 
     models-dir/<name>/<version>/<file>   installed versions (the newest --keep stay)
     models-dir/<name>/current            symlink to the version the stable colour serves
-    models-dir/<name>/update.json        current and rejected versions (by source fingerprint)
+    models-dir/<name>/update.json        current and rejected versions (by source fingerprint), and the
+                                         cutover in flight ("pending") until its outcome is recorded
     models-dir/<name>/.staging/          downloads in progress (resumed by the next run)
     models-dir/<name>/update.lock        held while a run goes on
 """
@@ -62,9 +63,34 @@ class ModelsDir:
         return data
 
     def _write(self, data: dict[str, Any]) -> None:
+        """Replace the record in one rename, flushed first: a pending cutover must outlive a reboot."""
         temporary = self.record_path.with_suffix(".tmp")
-        temporary.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+        with temporary.open("w") as out:
+            out.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+            out.flush()
+            os.fsync(out.fileno())
         os.replace(temporary, self.record_path)
+        folder = os.open(self.root, os.O_RDONLY)
+        try:
+            os.fsync(folder)
+        finally:
+            os.close(folder)
+
+    def pending(self) -> dict[str, Any] | None:
+        """The cutover a run started and did not see to its end (killed, or stopped following), if any."""
+        entry = self.read().get("pending")
+        return entry if isinstance(entry, dict) else None
+
+    def set_pending(self, fresh: bool = False, **fields: Any) -> None:
+        """Write the pending cutover (`fresh`: a new one) or add to it, before the step it covers."""
+        data = self.read()
+        data["pending"] = {**({} if fresh else data.get("pending") or {}), **fields}
+        self._write(data)
+
+    def clear_pending(self) -> None:
+        data = self.read()
+        if data.pop("pending", None) is not None:
+            self._write(data)
 
     def install(self, staged: Path, candidate: Candidate) -> Path:
         """Move the verified staging file to `<version>/<file>` in one rename (same filesystem)."""
@@ -76,6 +102,7 @@ class ModelsDir:
     def promoted(self, candidate: Candidate, path: Path) -> None:
         """The version serves now: `current` points at it, and the record says so."""
         data = self.read()
+        data.pop("pending", None)  # recorded in the same write that ends it
         data["previous"] = data.get("current")
         data["current"] = {"version": candidate.version, "fingerprint": candidate.fingerprint, "path": str(path),
                            "date": _today()}
@@ -88,6 +115,7 @@ class ModelsDir:
     def rejected(self, candidate: Candidate, reason: str) -> None:
         """Not to be tried again until the source's fingerprint changes."""
         data = self.read()
+        data.pop("pending", None)
         data.setdefault("rejected", {})[candidate.fingerprint] = {
             "version": candidate.version, "reason": reason[:500], "date": _today()}
         self._write(data)

@@ -1,7 +1,10 @@
 """One update run: check → download → verify → hand to the router → cutover → record the outcome.
 
-A real run first prunes partial downloads of versions no longer offered and, with --retry-rejected,
-forgets the offered version's rejection: both under the lock, both said on the console.
+A run killed mid-cutover leaves a "pending" entry in update.json; every run first catches it up from
+the router's status and events (record the outcome it missed, give the canary its model back, or
+follow the rollout still going), under the lock. A real run then prunes partial downloads of versions
+no longer offered and, with --retry-rejected, forgets the offered version's rejection: both under the
+lock, both said on the console.
 
 Every step that changes something is also a router event (`update_*`, next to the router's own
 `model_set` and rollout events), so `bluegreen events` tells the whole story in one place; the
@@ -24,13 +27,13 @@ from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
 
 from router.admin.client import AdminClient
-from router.errors import AdminError
+from router.errors import AdminError, RouterUnreachable
 from router.rollout.machine import FINISHED, Phase
 from router.update.download import fetch, verify
 from router.update.errors import UpdateFailed, UpdateRejected
 from router.update.history import ModelsDir
 from router.update.lock import UpdateLock
-from router.update.plan import Action, Candidate, check_sha256, decide, retry_rejected
+from router.update.plan import Action, Candidate, CatchUp, Recovery, catch_up, check_sha256, decide, retry_rejected
 from router.update.source import check_source
 
 REJECTED = frozenset({Phase.rolled_back, Phase.failed})  # phases that end a rollout without promoting
@@ -98,6 +101,13 @@ class Updater:
 
     def __call__(self) -> Run:
         request = self.request
+        pending = self.models.pending()
+        if pending is not None:  # a run was killed mid-cutover: settle that first, from the router's word
+            if request.dry_run:
+                return self._done(Outcome.planned, self._plan_catch_up(pending))
+            self.models.prepare()
+            with UpdateLock(self.models.lock_path):
+                self._catch_up()
         with self.run.step("check") as detail:
             status = self.client.status()
             canary = "green" if status["stable"] == "blue" else "blue"
@@ -152,6 +162,7 @@ class Updater:
         return candidate
 
     def _update(self, candidate: Candidate, canary: str) -> Run:
+        self._catch_up()  # a run that held the lock meanwhile may have been killed mid-cutover
         started = time.monotonic()
         removed = self.models.prune_staging(candidate)
         if removed:  # a summary row only when there was something to clean
@@ -199,49 +210,148 @@ class Updater:
                          timeout_s=self.request.timeout_s)
 
     def _cutover(self, candidate: Candidate, canary: str, path: Path) -> Run:
+        """Hand the canary the candidate and run the cutover. update.json holds a "pending" entry from
+        before the router is asked until the outcome is recorded, so a run killed anywhere in between
+        is caught up by the next one (_catch_up)."""
         request = self.request
+        latest = self.client.latest_events(1)
+        self.models.set_pending(fresh=True, version=candidate.version, fingerprint=candidate.fingerprint,
+                                path=str(path), location=candidate.location, canary=canary,
+                                since=latest[-1]["id"] if latest else 0,
+                                date=time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()))
         with self.run.step("hand to router") as detail:
-            answer = self.client.set_model(canary, str(path), request.engine,
-                                           reason=f"update {candidate.name} {candidate.version}")
+            try:
+                answer = self.client.set_model(canary, str(path), request.engine,
+                                               reason=f"update {candidate.name} {candidate.version}")
+            except RouterUnreachable:
+                raise  # it may have been done: the next run reads the router's events and knows
+            except AdminError:
+                self.models.clear_pending()  # refused: nothing changed
+                raise
             detail.append(answer["event"]["message"])
         before: dict[str, str] | None = answer["before"]
+        self.models.set_pending(model_event=answer["event"]["id"], before=before)
         with self.run.step("cutover") as detail:
             try:
-                self.client.start_rollout(request.steps, request.interval_s)
-            except AdminError:
-                self._restore(canary, before)
+                started = self.client.start_rollout(request.steps, request.interval_s)
+            except AdminError:  # refused, or no answer: a rollout that did start refuses the restore
+                if self._restore(canary, before, "update: the rollout did not start"):
+                    self.models.clear_pending()
                 raise
+            self.models.set_pending(rollout=started["rollout"]["id"])
             final = self.follow(self.client, answer["event"]["id"])
             rollout = final["rollout"]
             reason = rollout.get("reason", "")
             detail.append(rollout["phase"] + (f": {reason}" if reason and reason != rollout["phase"] else ""))
         phase = rollout["phase"]
         if phase == "promoted":
-            self.models.promoted(candidate, path)
-            pruned = self.models.prune(request.keep)
-            kept = f"; pruned {', '.join(pruned)}" if pruned else ""
-            message = f"{candidate.name} {candidate.version} promoted: {canary} serves it to every session{kept}"
+            message = self._promoted(candidate, canary, path)
             self.note("update_promoted", message)
             return self._done(Outcome.updated, message)
         if phase in REJECTED:
             reason = f"cutover {phase.replace('_', ' ')}: {rollout.get('reason', '')}"
-            self.models.rejected(candidate, reason)
-            self._restore(canary, before)
-            self.note("update_rejected", f"{candidate.name} {candidate.version} rejected ({reason}); "
-                                         f"{final['stable']} keeps serving; not tried again until the source changes")
+            self.note("update_rejected", self._rejected(candidate, canary, before, reason, final["stable"]))
             raise UpdateRejected(reason)
         raise UpdateFailed(f"stopped following the rollout while it was {phase}; it goes on in the router "
-                           "(`bluegreen status --watch`) and its outcome is not recorded here")
+                           "(`bluegreen status --watch`) and the next `bluegreen update` records its outcome")
 
-    def _restore(self, canary: str, before: dict[str, str] | None) -> None:
-        """Give the canary colour back the model it had, so no later cutover starts the rejected one."""
+    def _promoted(self, candidate: Candidate, canary: str, path: Path) -> str:
+        """Record the promotion (which ends the pending entry) and prune; what happened, in words."""
+        self.models.promoted(candidate, path)
+        pruned = self.models.prune(self.request.keep)
+        kept = f"; pruned {', '.join(pruned)}" if pruned else ""
+        return f"{candidate.name} {candidate.version} promoted: {canary} serves it to every session{kept}"
+
+    def _rejected(self, candidate: Candidate, canary: str, before: dict[str, Any] | None, reason: str,
+                  stable: str) -> str:
+        """Give the canary its model back, then record the rejection (which ends the pending entry). When
+        the router refuses to give it back, the entry stays and the next run tries again."""
+        given_back = canary == stable or self._restore(canary, before)
+        if given_back:
+            self.models.rejected(candidate, reason)
+        return (f"{candidate.name} {candidate.version} rejected ({reason}); {stable} keeps serving; not tried again "
+                "until the source changes" + ("" if given_back else f"; {canary} still points at it: the next run "
+                                                                    "gives it its previous model back"))
+
+    def _restore(self, canary: str, before: dict[str, Any] | None, reason: str = "update rejected") -> bool:
+        """Give the canary colour back the model it had, so no later cutover starts the rejected one;
+        whether the router did."""
         try:
             if before:
-                self.client.set_model(canary, before["model"], before.get("engine"), reason="update rejected")
+                self.client.set_model(canary, before["model"], before.get("engine"), reason=reason)
             else:
                 self.client.reset_model(canary)
         except AdminError as exc:
             self.console.print(f"[yellow]could not give {canary} its previous model back:[/] {exc}")
+            return False
+        return True
+
+    # -- catching up after a killed run ------------------------------------------------------------
+
+    def _read_catch_up(self, pending: dict[str, Any]) -> CatchUp:
+        status = self.client.status()  # first: a rollout started after it shows in the events read next
+        return catch_up(pending, status, self.client.events_after(int(pending.get("since", 0))))
+
+    def _plan_catch_up(self, pending: dict[str, Any]) -> str:
+        """--dry-run: what the next real run would settle first (it changes nothing)."""
+        found = self._read_catch_up(pending)
+        then = {Recovery.unset: "would forget the pending cutover",
+                Recovery.restore: "would give the canary its previous model back" if found.still_candidate
+                else "would forget the pending cutover (the canary's model was changed since)",
+                Recovery.running: "would follow it to its end and record the outcome",
+                Recovery.promoted: "would record the promotion",
+                Recovery.rejected: "would record the rejection" + (" and give the canary its previous model back"
+                                                                   if found.still_candidate else "")}[found.action]
+        with self.run.step("catch up") as detail:
+            detail.append(f"{found.action}: {found.why}")
+        return (f"A run stopped mid-cutover: {found.why}; a real run {then}, then decides on the source. Run without "
+                "--dry-run to settle it")
+
+    def _catch_up(self) -> None:
+        """Settle the cutover a killed run left pending (under the lock), from the router's status and events:
+        record a promotion or rejection it missed, give the canary its previous model back, or follow the
+        rollout still going. Each is an `update_recovered` event and a summary row."""
+        pending = self.models.pending()
+        if pending is None:
+            return
+        with self.run.step("catch up") as detail:
+            found = self._read_catch_up(pending)
+            candidate = Candidate(name=self.request.name, version=str(pending.get("version", "?")),
+                                  location=str(pending.get("location", "")), file_name=Path(pending["path"]).name,
+                                  fingerprint=str(pending["fingerprint"]))
+            canary, path = str(pending["canary"]), Path(pending["path"])
+            before = found.before if found.model_event is not None else pending.get("before")
+            action, reason, stable = found.action, found.reason, ""
+            if action is Recovery.running:
+                self.console.print(f"following the rollout a stopped run started: {found.why}")
+                final = self.follow(self.client, found.model_event or int(pending.get("since", 0)))
+                phase, stable = final["rollout"]["phase"], final["stable"]
+                action = Recovery.promoted if phase == "promoted" else Recovery.rejected
+                reason = f"cutover {phase.replace('_', ' ')}: {final['rollout'].get('reason', '')}"
+            stable = stable or self.client.status()["stable"]
+            if action is Recovery.promoted:
+                done = self._promoted(candidate, canary, path)
+            elif action is Recovery.rejected:
+                if not found.still_candidate:
+                    self.models.rejected(candidate, reason)
+                    done = (f"{candidate.name} {candidate.version} rejected ({reason}); {canary}'s model was changed "
+                            "since, so it is left as it is")
+                else:
+                    done = self._rejected(candidate, canary, before, reason, stable)
+                    if self.models.pending() is not None:
+                        raise UpdateFailed(f"{done}; run again once the router accepts the change")
+            elif found.still_candidate and canary != stable:
+                if not self._restore(canary, before, "update stopped before its rollout"):
+                    raise UpdateFailed(f"{found.why}, and the router refused to give {canary} its previous model "
+                                       "back; run again once it accepts")
+                self.models.clear_pending()
+                done = f"gave {canary} its previous model back"
+            else:
+                self.models.clear_pending()
+                done = "nothing to undo" if action is Recovery.unset else f"{canary}'s model was changed since; left as it is"
+            followed = "followed it to its end: " if found.action is Recovery.running else ""
+            detail.append(f"{found.action}{f' → {action}' if action != found.action else ''}: {done}")
+        self.note("update_recovered", f"a run stopped mid-cutover: {found.why}; {followed}{done}")
 
     def _done(self, outcome: Outcome, message: str) -> Run:
         self.run.outcome, self.run.message = outcome, message

@@ -11,6 +11,7 @@ import hashlib
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -32,6 +33,7 @@ from tests.e2e.helpers import ADMIN_TOKEN, FAST, admin_status, events, wait_unti
 REPO = Path(__file__).resolve().parents[2]
 NEW_SPEC = TinySpec(seed=4321, steps=40)  # other weights: the bytes differ from the tiny model's
 STEPS = ["--steps", "50,100", "--interval", "1"]
+MODEL_AND_ROLLOUT = {"model_set", "model_reset", "rollout_started", "update_recovered"}
 
 
 @pytest.fixture(scope="module")
@@ -71,6 +73,32 @@ def update(router: RouterProcess, *args: str) -> subprocess.CompletedProcess[str
     env = {**os.environ, "BLUEGREEN_ADMIN_TOKEN": ADMIN_TOKEN, "COLUMNS": "200"}
     return subprocess.run([sys.executable, "-m", "router.admin.cli", "update", "--router", router.url, "--yes", *args],
                           capture_output=True, text=True, env=env, timeout=180)
+
+
+def start_update(router: RouterProcess, *args: str) -> subprocess.Popen[str]:
+    env = {**os.environ, "BLUEGREEN_ADMIN_TOKEN": ADMIN_TOKEN, "COLUMNS": "200"}
+    return subprocess.Popen([sys.executable, "-m", "router.admin.cli", "update", "--router", router.url, "--yes", *args],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True, env=env)
+
+
+def events_since(router: RouterProcess, since: int) -> list[dict]:
+    return httpx.get(f"{router.url}/admin/events", params={"since": since, "limit": 1000},
+                     headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}).json()["events"]
+
+
+def last_event_id(router: RouterProcess) -> int:
+    return int(httpx.get(f"{router.url}/admin/events", params={"latest": 1},
+                         headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}).json()["events"][-1]["id"])
+
+
+def kill_after_rollout_started(router: RouterProcess, since: int, *args: str) -> None:
+    """Run `update` and SIGKILL it (by its PID) once the router has started its rollout."""
+    process = start_update(router, *args)
+    try:
+        wait_until(lambda: "rollout_started" in [e["kind"] for e in events_since(router, since)], timeout_s=90)
+    finally:
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)
 
 
 def served_model(router: RouterProcess, colour: str) -> str:
@@ -136,7 +164,7 @@ def test_a_model_that_cannot_start_is_rejected_and_not_tried_again(router, host,
     models = tmp_path / "models"
     stable = admin_status(router.url)["stable"]
     live_model = served_model(router, stable)
-    source = f"{host.url}/broken.json"
+    source, first = f"{host.url}/broken.json", last_event_id(router)
     with LoadDriver(router.url) as load:
         done = update(router, "--source", source, "--name", "broken", "--models-dir", str(models), *STEPS)
     assert done.returncode == 2, done.stdout + done.stderr
@@ -151,7 +179,8 @@ def test_a_model_that_cannot_start_is_rejected_and_not_tried_again(router, host,
     record = json.loads((models / "broken" / "update.json").read_text())
     assert [entry["version"] for entry in record["rejected"].values()] == ["9"] and "current" not in record
     assert (models / "broken" / "9" / "broken.gguf").is_file()  # kept for a look, not served
-    kinds = [e["kind"] for e in events(router.url)]
+    # The runtime's own events (the broken backend's backend_stopped) race with the update's.
+    kinds = [e["kind"] for e in events_since(router, first) if not e["kind"].startswith("backend_")]
     assert kinds[-1] == "update_rejected" and "model_reset" in kinds[kinds.index("update_verified"):]  # model back
 
     again = update(router, "--source", source, "--name", "broken", "--models-dir", str(models))
@@ -178,6 +207,83 @@ def test_a_model_that_cannot_start_is_rejected_and_not_tried_again(router, host,
     assert admin_status(router.url)["rollout"]["id"] != status["rollout"]["id"]  # tried again for real
     record = json.loads((models / "broken" / "update.json").read_text())
     assert [entry["version"] for entry in record["rejected"].values()] == ["9"]  # and rejected again
+
+
+def test_a_rejection_missed_by_a_killed_run_is_recorded_and_the_canary_given_back(router, host, tmp_path) -> None:
+    models, stable = tmp_path / "models", admin_status(router.url)["stable"]
+    canary = "green" if stable == "blue" else "blue"
+    args = ("--source", f"{host.url}/broken.json", "--name", "killed", "--models-dir", str(models), *STEPS)
+    since = last_event_id(router)
+    kill_after_rollout_started(router, since, *args)
+    pending = json.loads((models / "killed" / "update.json").read_text())["pending"]
+    path = str((models / "killed" / "9" / "broken.gguf").resolve())
+    assert (pending["version"], pending["canary"], pending["path"]) == ("9", canary, path)
+    wait_until(lambda: admin_status(router.url)["rollout"]["phase"] == "failed", timeout_s=30)
+    killed_at = last_event_id(router)  # nobody recorded the failure, and the canary still points at the file
+
+    done = update(router, *args)
+    assert done.returncode == 0 and "already rejected" in done.stdout, done.stdout + done.stderr
+    assert "catch up" in done.stdout and "rejected" in done.stdout
+    record = json.loads((models / "killed" / "update.json").read_text())
+    assert "pending" not in record and [e["version"] for e in record["rejected"].values()] == ["9"]
+    after = [e for e in events_since(router, killed_at) if e["kind"] in MODEL_AND_ROLLOUT]
+    assert [e["kind"] for e in after] in (["model_reset", "update_recovered"], ["model_set", "update_recovered"]), after
+    given_back = after[0]
+    assert given_back["message"].startswith(f"{canary} starts on") and given_back["after"] == pending["before"]
+    recovered = after[1]["message"]
+    assert "ended failed" in recovered and "killed 9 rejected" in recovered, recovered
+    assert admin_status(router.url)["stable"] == stable
+
+
+def test_a_promotion_a_killed_run_left_running_is_followed_and_recorded(router, host, tmp_path) -> None:
+    models, stable = tmp_path / "models", admin_status(router.url)["stable"]
+    canary = "green" if stable == "blue" else "blue"
+    args = ("--source", f"{host.url}/saiga-v2.gguf", "--name", "resumed", "--models-dir", str(models), *STEPS)
+    since = last_event_id(router)
+    host.reset()
+    with LoadDriver(router.url) as load:
+        kill_after_rollout_started(router, since, *args)
+        assert json.loads((models / "resumed" / "update.json").read_text())["pending"]["canary"] == canary
+        done = update(router, *args)  # finds the rollout going (or already promoted) and sees it through
+    assert done.returncode == 0 and "already current" in done.stdout, done.stdout + done.stderr
+    assert load.failures == []
+    record = json.loads((models / "resumed" / "update.json").read_text())
+    assert "pending" not in record and record["current"]["path"].endswith("saiga-v2.gguf")
+    assert (models / "resumed" / "current" / "saiga-v2.gguf").is_file()
+    status = admin_status(router.url)
+    assert status["stable"] == canary and served_model(router, canary) == f"{canary}-saiga-v2.gguf"
+    kinds = [e["kind"] for e in events_since(router, since)]
+    assert kinds.count("rollout_started") == 1 and "promoted" in kinds and "update_recovered" in kinds, kinds
+    assert "update_promoted" not in kinds  # the catch-up recorded it, in its own words
+
+
+def test_a_canary_set_but_never_rolled_out_gets_its_model_back(router, host, new_gguf, tmp_path) -> None:
+    """Killed between handing the canary the file and starting the rollout (written as that run left it)."""
+    root, stable = tmp_path / "models" / "unrolled", admin_status(router.url)["stable"]
+    canary = "green" if stable == "blue" else "blue"
+    (root / "5").mkdir(parents=True)
+    path = shutil.copy(new_gguf, root / "5" / "saiga-v2.gguf")
+    since = last_event_id(router)
+    put = httpx.put(f"{router.url}/admin/runtime/{canary}/model", json={"model": str(path)},
+                    headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
+    assert put.status_code == 200, put.text
+    sha = httpx.get(f"{host.url}/broken.json").json()["sha256"]  # the source's version, rejected before
+    rejected = {f"manifest {host.url}/broken.json version 9 sha256 {sha}": {"version": "9", "reason": "r", "date": "d"}}
+    pending = {"version": "5", "fingerprint": "f5", "path": str(path), "canary": canary, "since": since}
+    (root / "update.json").write_text(json.dumps({"rejected": rejected, "pending": pending}))
+
+    dry = update(router, "--source", f"{host.url}/broken.json", "--name", "unrolled", "--models-dir", str(root.parent),
+                 "--dry-run")
+    assert dry.returncode == 0 and "no rollout started" in dry.stdout.replace("\n", " "), dry.stdout + dry.stderr
+    assert json.loads((root / "update.json").read_text())["pending"] == pending
+    done = update(router, "--source", f"{host.url}/broken.json", "--name", "unrolled", "--models-dir",
+                  str(root.parent))
+    assert done.returncode == 0 and "already rejected" in done.stdout, done.stdout + done.stderr
+    assert "pending" not in json.loads((root / "update.json").read_text())
+    after = [e for e in events_since(router, since) if e["kind"] in MODEL_AND_ROLLOUT]
+    assert [e["kind"] for e in after][0::2] == ["model_set", "update_recovered"], after
+    assert after[1]["kind"] in ("model_set", "model_reset") and after[1]["after"] == put.json()["before"], after
+    assert len(after) == 3 and "gave " + canary + " its previous model back" in after[2]["message"]
 
 
 def test_one_run_at_a_time(router, host, tmp_path) -> None:
@@ -215,6 +321,7 @@ def test_the_model_route_refuses_what_would_touch_live_traffic(router, new_gguf,
     canary = "green" if stable == "blue" else "blue"
     put = lambda colour, body: httpx.put(f"{url}/admin/runtime/{colour}/model", json=body, headers=headers)  # noqa: E731
 
+    first = last_event_id(router)
     refused = put(stable, {"model": str(new_gguf)})
     assert refused.status_code == 409 and f"{stable} is the stable colour" in refused.json()["error"]["message"]
     missing = put(canary, {"model": str(tmp_path / "absent.gguf")})
@@ -222,7 +329,7 @@ def test_the_model_route_refuses_what_would_touch_live_traffic(router, new_gguf,
     assert put(canary, {"model": str(new_gguf), "engine": "vllm"}).status_code == 422
     forged = httpx.post(f"{url}/admin/events", json={"kind": "promoted", "message": "x"}, headers=headers)
     assert forged.status_code == 422
-    assert "model_set" not in [e["kind"] for e in events(url)[-3:]]
+    assert "model_set" not in [e["kind"] for e in events_since(router, first)]
 
     started = httpx.post(f"{url}/admin/rollout", json={"steps": [50, 100], "interval_s": 60}, headers=headers)
     assert started.status_code == 201

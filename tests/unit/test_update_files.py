@@ -54,6 +54,24 @@ def test_a_rejection_is_recorded_by_fingerprint(tmp_path: Path) -> None:
     assert not (models.root / "current").exists()
 
 
+def test_the_pending_cutover_is_written_step_by_step_and_ends_with_the_outcome(tmp_path: Path) -> None:
+    models = ModelsDir(tmp_path, "saiga")
+    models.prepare()
+    assert models.pending() is None
+    models.set_pending(version="7", fingerprint="fp-7", path="/p", canary="green", since=3)
+    models.set_pending(model_event=4, before=None)
+    assert models.pending() == {"version": "7", "fingerprint": "fp-7", "path": "/p", "canary": "green", "since": 3,
+                                "model_event": 4, "before": None}
+    models.rejected(candidate("7"), "cutover failed")  # the same write records it and ends the entry
+    assert models.pending() is None and decide(candidate("7"), models.read()).action == "rejected"
+    models.set_pending(version="8", fingerprint="fp-8", path="/p8", canary="blue", since=9)
+    models.promoted(candidate("8"), installed(models, "8", 1000.0))
+    assert models.pending() is None and models.read()["current"]["version"] == "8"
+    models.set_pending(version="9", fingerprint="fp-9", path="/p9", canary="green", since=12)
+    models.clear_pending()
+    assert models.pending() is None and not (models.root / "update.tmp").exists()
+
+
 def test_a_retry_forgets_the_rejection_on_disk_and_a_refusal_leaves_the_record(tmp_path: Path) -> None:
     models = ModelsDir(tmp_path, "saiga")
     models.prepare()

@@ -9,6 +9,8 @@ from hypothesis import strategies as st
 from router.update.plan import (
     Action,
     Candidate,
+    Recovery,
+    catch_up,
     check_sha256,
     check_version,
     decide,
@@ -141,3 +143,75 @@ def test_a_plain_url_is_judged_by_its_head_answer() -> None:
     assert changed.fingerprint != first.fingerprint and changed.version != first.version
     with pytest.raises(ValueError, match="publish a models.json"):
         plain_candidate("saiga", "http://h/saiga.gguf", {"Content-Type": "application/octet-stream"})
+
+
+# -- catching up after a run killed mid-cutover: the router's status and events decide ------------
+
+PATH = "/srv/models/saiga/2/saiga.gguf"
+PENDING = {"version": "2", "fingerprint": "f2", "path": PATH, "canary": "green", "since": 10}
+OLD = {"model": "/srv/models/saiga/1/saiga.gguf"}
+
+
+def event(id_: int, kind: str, message: str = "", after: object = None, before: object = None) -> dict:
+    return {"id": id_, "kind": kind, "message": message, "after": after, "before": before}
+
+
+def model_set(id_: int, model: str = PATH, colour: str = "green", before: object = OLD) -> dict:
+    return event(id_, "model_set", f"{colour} starts on {model} (llama_cpp) from its next start", {"model": model},
+                 before)
+
+
+def status(phase: str = "idle", rollout: str = "r1", stable: str = "blue", reason: str = "") -> dict:
+    return {"stable": stable, "rollout": {"id": rollout, "phase": phase, "reason": reason}}
+
+
+def test_a_run_killed_before_the_router_got_the_candidate_has_nothing_to_undo() -> None:
+    others = [model_set(11, colour="blue"), model_set(12, model="/elsewhere.gguf"), event(13, "note", "x")]
+    found = catch_up(PENDING, status(), others)
+    assert found.action is Recovery.unset and "never got" in found.why and found.model_event is None
+
+
+def test_a_candidate_set_but_never_rolled_out_is_given_back_unless_changed_since() -> None:
+    found = catch_up(PENDING, status("promoted", "r0"), [model_set(11)])
+    assert (found.action, found.model_event, found.before, found.still_candidate) == (Recovery.restore, 11, OLD, True)
+    assert "no rollout started" in found.why
+    # Someone set another model afterwards (and rolled that out): not ours to give back.
+    changed = [model_set(11), model_set(12, model="/srv/other.gguf"), event(13, "rollout_started", "rollout r2 …")]
+    found = catch_up(PENDING, status("promoted", "r2"), changed)
+    assert found.action is Recovery.restore and not found.still_candidate
+
+
+@pytest.mark.parametrize(("phase", "action"), [("shadowing", Recovery.running), ("paused", Recovery.running),
+                                                ("promoted", Recovery.promoted), ("rolled_back", Recovery.rejected),
+                                                ("failed", Recovery.rejected)])
+def test_the_routers_current_rollout_says_what_became_of_the_candidate(phase: str, action: Recovery) -> None:
+    events = [model_set(11), event(12, "rollout_started", "rollout r1 started by admin: green through 50, 100 %")]
+    found = catch_up({**PENDING, "model_event": 11}, status(phase, "r1", reason="green error rate"), events)
+    assert (found.action, found.rollout, found.model_event, found.still_candidate) == (action, "r1", 11, True)
+    if action is Recovery.rejected:
+        assert found.reason == f"cutover {phase.replace('_', ' ')}: green error rate"
+
+
+def test_a_later_rollout_means_ours_ended_and_its_last_ending_event_decides() -> None:
+    events = [model_set(11), event(12, "rollout_started"), event(13, "promoted", "promoted: green …"),
+              event(14, "rollback_started"), event(15, "rolled_back", "rolled back: by admin"),
+              model_set(16, model="/srv/other.gguf"), event(17, "rollout_started")]
+    found = catch_up(PENDING, status("progressing", "r9"), events)
+    assert found.action is Recovery.rejected and found.reason == "cutover rolled back: by admin"
+    assert not found.still_candidate  # the canary's model changed since: nothing to give back
+    promoted = [model_set(11), event(12, "rollout_started"), event(13, "promoted"), event(14, "rollout_started")]
+    assert catch_up(PENDING, status("progressing", "r9"), promoted).action is Recovery.promoted
+
+
+def test_a_known_rollout_id_that_is_not_the_routers_current_one_is_judged_by_the_events() -> None:
+    events = [model_set(11), event(12, "rollout_started"), event(13, "rollout_failed", "could not start")]
+    found = catch_up({**PENDING, "rollout": "r1"}, status("idle", "r2"), events)
+    assert found.action is Recovery.rejected and found.reason == "cutover failed: could not start"
+
+
+def test_a_restore_after_the_rejection_is_seen_so_it_is_not_done_twice() -> None:
+    """Killed after giving the canary its model back, before recording the rejection."""
+    reset = event(14, "model_reset", "green starts on its configured model again (update rejected)")
+    events = [model_set(11, before=None), event(12, "rollout_started"), event(13, "rollout_failed", "x"), reset]
+    found = catch_up(PENDING, status("failed", "r1", reason="x"), events)
+    assert found.action is Recovery.rejected and not found.still_candidate and found.before is None
