@@ -41,7 +41,8 @@ def rollout(url: str) -> dict:
 
 
 def events(url: str) -> list[dict]:
-    return httpx.get(f"{url}/admin/events", params={"limit": 1000}, headers=AUTH).json()["events"]
+    """The newest 1,000 events, oldest first (a long-lived test router may have more: `[-1]` is the newest)."""
+    return httpx.get(f"{url}/admin/events", params={"latest": 1000}, headers=AUTH).json()["events"]
 
 
 def admin_status(url: str) -> dict:
