@@ -71,12 +71,12 @@ def serve(
     from model_backends.app import create_app
 
     try:
-        listener = bind(settings.host, settings.port)  # before the model starts loading
+        listeners = bind(settings.host, settings.port)  # before the model starts loading
     except PortUnavailable as exc:
         console.print(f"[red]{escape(str(exc))}[/]")
         raise typer.Exit(EXIT_PORT) from exc
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    serve_on(create_app(settings), listener, log_level=log_level, timeout_graceful_shutdown=10)
+    serve_on(create_app(settings), listeners, log_level=log_level, timeout_graceful_shutdown=10)
 
 
 @app.command("make-tiny-models")

@@ -169,7 +169,7 @@ def create_app(config: RouterConfig) -> ASGIApp:
         if nginx is not None:
             nginx.start()
         if follower is not None:
-            follower.start()
+            await follower.start_after_read_back()
         controller.start()
         log.info("routing blue %s / green %s (green %.2f %%), state in %s",
                  config.blue.url, config.green.url, traffic.green_bp / 100, config.state_path)

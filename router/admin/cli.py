@@ -90,7 +90,7 @@ def serve(
     from router.gc_tuning import settle_after_startup
 
     try:
-        listener = bind(settings.host, settings.port)  # before any backend starts
+        listeners = bind(settings.host, settings.port)  # before any backend starts
     except PortUnavailable as exc:
         console.print(f"[red]{escape(str(exc))}[/]")
         raise typer.Exit(EXIT_UNAVAILABLE) from exc
@@ -108,7 +108,7 @@ def serve(
         console.print(f"[red]cannot run the backends:[/] {escape(str(exc))}")
         raise typer.Exit(EXIT_UNAVAILABLE) from exc
     settle_after_startup()  # keep startup's objects out of every collector pass (router/gc_tuning.py)
-    serve_on(application, listener, log_level=log_level, access_log=False, proxy_headers=False,
+    serve_on(application, listeners, log_level=log_level, access_log=False, proxy_headers=False,
              timeout_graceful_shutdown=10)
 
 

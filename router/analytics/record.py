@@ -214,10 +214,10 @@ def _rounded(value: float | None) -> float | None:
     return round(value, 6) if value is not None else None
 
 
-def nginx_record(line: str, known_models: dict[str, str]) -> AnalyticsRecord | None:
+def nginx_record(line: str) -> AnalyticsRecord | None:
     """Pure: the line for one request nginx served, from its JSON access log (`bg_json`); None for a line
     that is not a public request. nginx never shows the router the bodies: no user, lengths, tokens or
-    category, and `source` says so."""
+    category, and `source` says so; the caller names the model (nginx does not know it)."""
     try:
         entry = json.loads(line)
     except ValueError:
@@ -230,7 +230,7 @@ def nginx_record(line: str, known_models: dict[str, str]) -> AnalyticsRecord | N
     return AnalyticsRecord(
         timestamp=datetime.fromtimestamp(_number(entry.get("msec")) or 0.0, UTC).isoformat(timespec="milliseconds"),
         request_id=str(entry.get("request_id", "")), source=SOURCE_NGINX, colour=colour,
-        model=known_models.get(colour) if colour else None, route=str(entry["uri"]),
+        model=None, route=str(entry["uri"]),
         status=status if isinstance(status, int) else 0, user=None, tier=None,
         question_length=None, answer_length=None, prompt_tokens=None, completion_tokens=None, tokens_estimated=False,
         response_time_s=_number(entry.get("request_time")), ttft_s=_number(header_times[-1]) if colour else None,

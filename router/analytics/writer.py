@@ -130,7 +130,7 @@ class AnalyticsWriter:
                 await asyncio.sleep(0)  # let the proxy serve between slices
             try:
                 if isinstance(seen, str):
-                    made_from_log = nginx_record(seen, {})
+                    made_from_log = nginx_record(seen)
                     if made_from_log is None:  # not a public request
                         continue
                     record = made_from_log
@@ -179,6 +179,7 @@ class AnalyticsWriter:
         except (httpx.HTTPError, ValueError, KeyError, IndexError, TypeError) as exc:
             log.debug("cannot learn %s's model from %s: %s", colour, url, exc)
         return self.models.get(colour)
+
 
 def writer_for(config: RouterConfig, metrics: RouterMetrics,
                tier_for: Callable[[str | None, str | None], str | None]) -> AnalyticsWriter | None:

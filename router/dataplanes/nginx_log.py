@@ -10,6 +10,7 @@ router restarted mid-step judges the step on what nginx served before the restar
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
@@ -254,14 +255,15 @@ class AccessLogFollower(Periodic):
         if len(attempts) > 1 and not attempts[0].ok:  # the canary's failure, answered by the stable colour
             self.metrics.retries.labels("status").inc()
 
-    def start(self) -> None:
-        """Read back the windows' span (`read_back`), here, so that the controller started next judges on
-        it from its first tick; then follow."""
+    async def start_after_read_back(self) -> None:
+        """Read back the windows' span (`read_back`, in a thread: up to 16 MiB must not stall the event
+        loop), so that the controller started next judges on it from its first tick; then follow. The
+        windows have no other writer until the follower runs."""
         try:
-            self.read_back()
+            await asyncio.to_thread(self.read_back)
         except OSError as exc:
             log.error("cannot read back the nginx access log %s: %s", self.path, exc)
-        super().start()
+        self.start()
 
     async def step(self) -> None:
         try:

@@ -58,7 +58,7 @@ class PairSummary:
     pairs: int  # questions both colours answered
     length_ratio_p50: float | None  # green / blue, median over pairs
     chrf_p50: float | None  # green against blue, median over pairs
-    length_ratio_interval: tuple[float, float] | None = None  # 95 % for that median; None: too few pairs
+    length_ratio_interval: tuple[float, float] | None = None  # 95 % for that median; None: too few pairs to judge
 
 
 @dataclass(frozen=True)

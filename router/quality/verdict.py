@@ -131,14 +131,16 @@ def gap_finding(green_gap_s: float, blue_gap_s: float, limits: CompareLimits, si
 def length_finding(ratio: float, interval: tuple[float, float] | None, limits: CompareLimits, pair: str) -> Finding:
     """The median length ratio out of bounds, beyond sampling noise: the whole 95 % interval of the median
     must lie outside the allowed range (a few short answers of a healthy model must not fail it). Without an
-    interval (fewer than 6 pairs) the median itself is weighed."""
-    low_end, high_end = interval if interval is not None else (ratio, ratio)
+    interval (fewer than 6 pairs) nothing can be said yet: the finding passes and says so."""
+    allowed = f"allowed {limits.min_length_ratio:g}–{limits.max_length_ratio:g}"
+    if interval is None:
+        return Finding("length_ratio", ratio, None, limits.min_length_ratio, True,
+                       f"median answer length {pair}: {ratio:.2f} (too few pairs to judge; {allowed})")
+    low_end, high_end = interval
     low, high = high_end < limits.min_length_ratio, low_end > limits.max_length_ratio
     bound = limits.min_length_ratio if low or not high else limits.max_length_ratio
-    allowed = f"allowed {limits.min_length_ratio:g}–{limits.max_length_ratio:g}"
-    spread = f"95 % interval {low_end:.2f}–{high_end:.2f}, " if interval is not None else ""
     return Finding("length_ratio", ratio, None, bound, not (low or high),
-                   f"median answer length {pair}: {ratio:.2f} ({spread}{allowed})")
+                   f"median answer length {pair}: {ratio:.2f} (95 % interval {low_end:.2f}–{high_end:.2f}, {allowed})")
 
 
 def _pair_findings(summary: Summary, limits: CompareLimits, sides: Sides) -> list[Finding]:

@@ -408,9 +408,11 @@ def command(rollout: Rollout | None, name: str, now: float, actor: str) -> Decis
     if name == "resume":
         if phase is not Phase.paused or rollout.paused_from is None:
             raise CommandRefused(f"only a paused rollout can resume; this one is {phase.value}")
-        resumed = rollout.to(rollout.paused_from, now, f"resumed by {actor}", paused_from=None, step_since=now)
+        resumed = rollout.to(rollout.paused_from, now, f"resumed by {actor}", paused_from=None, step_since=now,
+                             inconclusive_since=None, provider_failing_since=None)
         # Weights set by hand during the pause give way to the step's again: the step is judged, and
-        # its traffic counted, at the weight it names (its timer starts over).
+        # its traffic counted, at the weight it names (its timer, and the deadlines for a step without
+        # a verdict or without metrics, start over: a pause is not time the step went unjudged).
         where = (f"back at the step's {bp_to_percent(resumed.canary_bp):g} %" if resumed.step >= 0
                  else f"at 0 % while {resumed.phase.value}")
         message = f"resumed by {actor}; {rollout.canary} {where}"

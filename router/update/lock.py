@@ -43,3 +43,19 @@ class UpdateLock:
             fcntl.flock(self._fd, fcntl.LOCK_UN)
             os.close(self._fd)
             self._fd = None
+
+
+def held_by(path: Path) -> str | None:
+    """The PID of the run that holds the lock at `path` now, None when none does (or there is no file).
+    Only looks: takes nothing and creates nothing (for --dry-run)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+    finally:
+        os.close(fd)  # closing drops a lock taken just now
+    return None

@@ -24,6 +24,7 @@ from typing import Any
 
 import httpx
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
 
 from router.admin.client import AdminClient
@@ -32,7 +33,7 @@ from router.rollout.machine import FINISHED, Phase
 from router.update.download import fetch, verify
 from router.update.errors import UpdateFailed, UpdateRejected
 from router.update.history import ModelsDir
-from router.update.lock import UpdateLock
+from router.update.lock import UpdateLock, held_by
 from router.update.plan import Action, Candidate, CatchUp, Recovery, catch_up, check_sha256, decide, retry_rejected
 from router.update.source import check_source
 
@@ -93,6 +94,7 @@ class Updater:
         self.confirm = confirm  # None: do not ask (--yes)
         self.models = ModelsDir(request.models_dir, request.name)
         self.run = Run()
+        self.caught_rejection: str | None = None  # a stopped run's rejection this run recorded (catch-up)
 
     def note(self, kind: str, message: str) -> None:
         self.console.print(f"[bold]{kind}[/]: {message}")
@@ -104,6 +106,10 @@ class Updater:
         pending = self.models.pending()
         if pending is not None:  # a run was killed mid-cutover: settle that first, from the router's word
             if request.dry_run:
+                holder = held_by(self.models.lock_path)
+                if holder is not None:  # not killed: still going
+                    return self._done(Outcome.planned, f"Another update (PID {holder}) is mid-cutover of "
+                                                       f"{pending.get('version', '?')}; it records its own outcome")
                 return self._done(Outcome.planned, self._plan_catch_up(pending))
             self.models.prepare()
             with UpdateLock(self.models.lock_path):
@@ -115,6 +121,10 @@ class Updater:
             record, retried = self._record(candidate)
             decision = decide(candidate, record)
             detail.append(decision.why + (f" (retried: {retried})" if retried else ""))
+        if decision.action is Action.rejected and self.caught_rejection is not None:
+            # The rejection a stopped run missed was recorded just now: this run reports it (exit 2).
+            self.note("update_checked", decision.why)
+            raise UpdateRejected(f"{self.caught_rejection} (the cutover of a stopped run, recorded now)")
         if decision.action is not Action.update:
             self.note("update_checked", decision.why)
             return self._done(Outcome.current if decision.action is Action.current else Outcome.already_rejected,
@@ -234,7 +244,9 @@ class Updater:
         with self.run.step("cutover") as detail:
             try:
                 started = self.client.start_rollout(request.steps, request.interval_s)
-            except AdminError:  # refused, or no answer: a rollout that did start refuses the restore
+            except RouterUnreachable:
+                raise  # it may have started (and even failed already): the next run reads what happened
+            except AdminError:  # refused: no rollout started
                 if self._restore(canary, before, "update: the rollout did not start"):
                     self.models.clear_pending()
                 raise
@@ -282,7 +294,7 @@ class Updater:
             else:
                 self.client.reset_model(canary)
         except AdminError as exc:
-            self.console.print(f"[yellow]could not give {canary} its previous model back:[/] {exc}")
+            self.console.print(f"[yellow]could not give {canary} its previous model back:[/] {escape(str(exc))}")
             return False
         return True
 
@@ -332,6 +344,7 @@ class Updater:
             if action is Recovery.promoted:
                 done = self._promoted(candidate, canary, path)
             elif action is Recovery.rejected:
+                self.caught_rejection = f"{candidate.name} {candidate.version} rejected: {reason}"
                 if not found.still_candidate:
                     self.models.rejected(candidate, reason)
                     done = (f"{candidate.name} {candidate.version} rejected ({reason}); {canary}'s model was changed "

@@ -214,15 +214,18 @@ def test_a_rejection_missed_by_a_killed_run_is_recorded_and_the_canary_given_bac
     canary = "green" if stable == "blue" else "blue"
     args = ("--source", f"{host.url}/broken.json", "--name", "killed", "--models-dir", str(models), *STEPS)
     since = last_event_id(router)
-    kill_after_rollout_started(router, since, *args)
-    pending = json.loads((models / "killed" / "update.json").read_text())["pending"]
+    kill_after_rollout_started(router, since, *args)  # the broken backend takes a second or more to fail
+    record = json.loads((models / "killed" / "update.json").read_text())
+    assert "pending" in record, f"the run recorded its outcome before it was killed: {record}"
+    pending = record["pending"]
     path = str((models / "killed" / "9" / "broken.gguf").resolve())
     assert (pending["version"], pending["canary"], pending["path"]) == ("9", canary, path)
     wait_until(lambda: admin_status(router.url)["rollout"]["phase"] == "failed", timeout_s=30)
     killed_at = last_event_id(router)  # nobody recorded the failure, and the canary still points at the file
 
-    done = update(router, *args)
-    assert done.returncode == 0 and "already rejected" in done.stdout, done.stdout + done.stderr
+    done = update(router, *args)  # records the rejection the killed run missed, and says so: exit 2
+    assert done.returncode == 2 and "(the cutover of a stopped run, recorded now)" in " ".join(done.stdout.split()), \
+        done.stdout + done.stderr
     assert "catch up" in done.stdout and "rejected" in done.stdout
     record = json.loads((models / "killed" / "update.json").read_text())
     assert "pending" not in record and [e["version"] for e in record["rejected"].values()] == ["9"]

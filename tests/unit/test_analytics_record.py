@@ -137,11 +137,11 @@ def test_an_nginx_access_log_line_gives_what_nginx_knows_and_says_where_it_came_
                        "upstream_addr": "127.0.0.1:8002, 127.0.0.1:8001", "upstream_status": "503, 200",
                        "upstream_response_time": "0.01, 0.79", "upstream_header_time": "0.01, 0.3",
                        "request_id": "abc", "uri": "/v1/chat/completions"})
-    record = nginx_record(line, {"blue": "saiga"})
+    record = nginx_record(line)
     assert record is not None
     assert (record.source, record.colour, record.model, record.status, record.route) == (
-        "nginx", "blue", "saiga", 200, "/v1/chat/completions")  # the colour that answered after the retry
+        "nginx", "blue", None, 200, "/v1/chat/completions")  # the colour that answered after the retry
     assert (record.response_time_s, record.ttft_s, record.timestamp) == (0.8, 0.3, "2026-05-28T20:26:40.250+00:00")
     assert record.category is None and record.question_length is None and record.prompt_tokens is None
-    assert nginx_record(json.dumps({"uri": "/nginx-health", "status": 200}), {}) is None
-    assert nginx_record("not json", {}) is None
+    assert nginx_record(json.dumps({"uri": "/nginx-health", "status": 200})) is None
+    assert nginx_record("not json") is None

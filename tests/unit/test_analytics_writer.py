@@ -13,7 +13,7 @@ from router.analytics.options import AnalyticsOptions
 from router.analytics.record import Seen
 from router.analytics.rotation import RotatingLines, rotated
 from router.analytics.summary import files_of, read_records
-from router.analytics.writer import AnalyticsWriter, load_salt
+from router.analytics.writer import MODEL_LOOKUP_EVERY_S, AnalyticsWriter, load_salt
 from router.metrics import RouterMetrics
 
 
@@ -149,26 +149,32 @@ class ModelList(http.server.BaseHTTPRequestHandler):
         pass
 
 
-def test_an_answer_that_does_not_name_its_model_gets_the_backends_current_one(tmp_path: Path, monkeypatch) -> None:
-    monkeypatch.setattr("router.analytics.writer.MODEL_LOOKUP_EVERY_S", 0.3)
+def test_an_answer_that_does_not_name_its_model_gets_the_backends_current_one(tmp_path: Path) -> None:
+    ModelList.name = "green-first.gguf"
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), ModelList)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     settings = AnalyticsOptions(path=tmp_path / "analytics.jsonl", flush_s=0.05)
     analytics = AnalyticsWriter(settings, RouterMetrics(), "X-User-ID", "X-User-Tier", lambda user, tier: tier,
                                 {"green": f"http://127.0.0.1:{server.server_address[1]}"})
 
+    async def written(count: int) -> None:
+        while len(read_records(tmp_path / "analytics.jsonl")) < count:
+            await asyncio.sleep(0.02)
+
     async def run() -> None:
         analytics.start()
         analytics.submit(seen(0))
-        await asyncio.sleep(0.2)
+        await written(1)
         ModelList.name = "green-second.gguf"
-        analytics.submit(seen(1))  # within the minute (here 0.3 s): the name learned a moment ago
-        await asyncio.sleep(0.5)
-        analytics.submit(seen(2))  # older than that: asked again
+        analytics.submit(seen(1))  # learned within the minute: not asked again
+        await written(2)
+        analytics._learned_at["green"] -= MODEL_LOOKUP_EVERY_S  # a minute on (a model set anew since)
+        analytics._next_lookup["green"] = 0.0
+        analytics.submit(seen(2))  # asked again
         await analytics.stop()
 
     try:
-        asyncio.run(run())
+        asyncio.run(asyncio.wait_for(run(), timeout=20))
     finally:
         server.shutdown()
     models = [r["model"] for r in read_records(tmp_path / "analytics.jsonl")]

@@ -120,6 +120,17 @@ def test_inconclusive_past_its_limit_rolls_back_and_a_verdict_resets_the_clock()
     assert d.rollout.reason.startswith("no verdict for 35 s at step 2/3 (50 %)") and "only 3 green" in d.rollout.reason
 
 
+def test_a_pause_does_not_count_towards_the_deadlines_of_a_step_without_a_verdict() -> None:
+    options = ROLLOUT.model_copy(update={"max_inconclusive_s": 35, "provider_error_deadline_s": 35})
+    for held in (Observation(now=130, verdict=HOLD), Observation(now=130, provider_error="Prometheus: timed out")):
+        r = decide(at_step(1), held, options).rollout
+        paused = command(r, "pause", 200, "admin").rollout
+        resumed = command(paused, "resume", 5000, "admin").rollout
+        assert resumed.inconclusive_since is None and resumed.provider_failing_since is None
+        d = decide(resumed, dataclasses.replace(held, now=5010), options)
+        assert d.rollout.phase is Phase.progressing, d.rollout.reason  # held again, not rolled back for the pause
+
+
 @pytest.mark.parametrize("observation", [
     Observation(now=101, canary_ready=False, canary_reason="probe failed"),
     Observation(now=101, hard_breach="green error rate 80.0 % ≥ hard limit 50.0 % over 10 requests"),

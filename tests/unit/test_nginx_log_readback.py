@@ -135,13 +135,13 @@ def test_no_log_yet_is_followed_from_its_start_once_it_appears(tmp_path: Path) -
     assert follower.read_new() == 2
 
 
-def test_start_reads_back_before_following(tmp_path: Path) -> None:
+def test_the_start_reads_back_before_following(tmp_path: Path) -> None:
     log = tmp_path / "access.json"
     log.write_text(line(time.time() - 20) + line(time.time() - 10))
     follower, windows = follower_for(log)
 
     async def started() -> int:
-        follower.start()  # the controller, started next, must see the span at its first tick
+        await follower.start_after_read_back()  # the controller, started next, must see the span at its first tick
         counted = windows[Colour.green].summary().requests
         await follower.stop()
         return counted

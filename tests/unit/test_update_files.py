@@ -13,7 +13,7 @@ import pytest
 from router.update.download import fetch, verify
 from router.update.errors import UpdateFailed, UpdateRejected
 from router.update.history import ModelsDir
-from router.update.lock import UpdateLock
+from router.update.lock import UpdateLock, held_by
 from router.update.plan import Candidate, decide
 from router.update.source import check_source
 
@@ -115,6 +115,16 @@ def test_a_second_holder_is_refused_with_the_first_ones_pid(tmp_path: Path) -> N
         with pytest.raises(UpdateFailed, match=f"PID {os.getpid()} holds"), UpdateLock(lock):
             pass
     with UpdateLock(lock):  # released on exit
+        pass
+
+
+def test_held_by_names_a_live_holder_only_and_takes_nothing(tmp_path: Path) -> None:
+    lock = tmp_path / "update.lock"
+    assert held_by(lock) is None and not lock.exists()  # no file: nobody, and none made
+    with UpdateLock(lock):
+        assert held_by(lock) == str(os.getpid())
+    assert held_by(lock) is None
+    with UpdateLock(lock):  # looking took nothing
         pass
 
 

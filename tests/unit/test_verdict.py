@@ -51,7 +51,9 @@ def colour(requests: int = 20, errors: int = 0, gap: float | None = 0.05, **rate
 
 def summary(blue: ColourSummary | None = None, green: ColourSummary | None = None, ratio: float | None = 1.0,
             chrf: float | None = 45.0) -> Summary:
-    return Summary(blue or colour(), green or colour(), PairSummary(pairs=20, length_ratio_p50=ratio, chrf_p50=chrf))
+    interval = None if ratio is None else (ratio, ratio)  # as if every pair had the median's ratio
+    return Summary(blue or colour(), green or colour(),
+                   PairSummary(pairs=20, length_ratio_p50=ratio, chrf_p50=chrf, length_ratio_interval=interval))
 
 
 @pytest.mark.parametrize(
@@ -134,6 +136,9 @@ def test_a_few_short_answers_of_a_healthy_model_are_noise_but_consistently_short
     assert not length_finding(statistics.median(short), median_interval(short), limits, "green/blue").passed
     long = [4.5, 5.0, 5.5, 6.0, 6.0, 7.0, 8.0, 9.0, 10.0, 12.0]
     assert not length_finding(statistics.median(long), median_interval(long), limits, "green/blue").passed
+    few = [0.1, 0.1, 0.1, 0.1, 0.1]  # five pairs: no interval, nothing said yet (the rates judge empty answers)
+    finding = length_finding(0.1, median_interval(few), limits, "green/blue")
+    assert finding.passed and "too few pairs to judge" in finding.reason
 
 
 def test_gap_finding_says_how_far_over() -> None:
@@ -146,7 +151,7 @@ def test_reasons_name_the_colours_when_the_candidate_is_blue() -> None:
     blue_is_candidate = Sides(candidate="blue", baseline="green")
     verdict = judge_comparison(summary(green=colour(wrong_language=1.0), ratio=0.2), sides=blue_is_candidate)
     assert "non-Russian answers: blue 100.0 % > limit 10.0 % (green 0.0 %)" in verdict.reasons
-    assert "median answer length blue/green: 0.20 (allowed 0.5–4)" in verdict.reasons
+    assert "median answer length blue/green: 0.20 (95 % interval 0.20–0.20, allowed 0.5–4)" in verdict.reasons
 
 
 # --- `bluegreen compare`: a wrong URL is a set-up problem (exit 1), not green's regression (exit 2) ---
