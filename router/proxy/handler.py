@@ -236,7 +236,7 @@ class Proxy:
         if self.mirror is not None and self.mirror.active and colour is self.traffic.stable:
             capture = self.mirror.start(exchange.path, exchange.method, exchange.target, exchange.headers,
                                         exchange.body, colour.other)
-        checked = self.live_checks is not None and self.live_checks.sampled()
+        checked = self.live_checks is not None and self.live_checks.sampled(colour)
         tap = AnswerTap(exchange.path) if capture is not None or checked else None
         answer = None
         try:

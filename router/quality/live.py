@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import random
 from collections import deque
+from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -25,24 +26,44 @@ class LiveCheckOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     enabled: bool = Field(True, description="check a sample of both colours' answers during the steps")
-    percent: float = Field(20.0, gt=0, le=100, description="share of proxied answers that are checked")
-    min_answers: int = Field(20, ge=1, description="green answers a step needs before its checks count")
+    percent: float = Field(20.0, gt=0, le=100, description="share of proxied answers checked once a step has "
+                                                            "min_answers of a colour (all are, until then)")
+    min_answers: int = Field(20, ge=1, description="checked canary answers a step needs; fewer holds it")
+
+
+@dataclass(frozen=True)
+class LiveFindings:
+    failed: tuple[str, ...] = ()  # why the canary's answers fail the step
+    undecided: tuple[str, ...] = ()  # why they cannot pass it yet (too few, or within sampling noise): it holds
 
 
 class LiveChecks:
-    """Each colour's recent checked answers, with the time they ended."""
+    """Each colour's recent checked answers, with the time they ended. Every answer is checked until the
+    step has `min_answers` of that colour, then a `percent` sample: a step is never judged on fewer
+    checked answers than it needs, and a busy router's CPU stays bounded."""
 
     def __init__(self, options: LiveCheckOptions) -> None:
         self.options = options
         self.active = False  # only while a rollout walks its steps: no cost on the hot path otherwise
         self._recent: dict[Colour, deque[tuple[float, AnswerChecks]]] = {c: deque(maxlen=KEPT) for c in Colour}
+        self._step_since = 0.0
+        self._in_step = {c: 0 for c in Colour}  # answers checked since the step began
 
-    def sampled(self) -> bool:
-        return self.active and self.options.enabled and random.random() * 100 < self.options.percent
+    def begin_step(self, since: float) -> None:
+        """The step (or its judging window, which a failed check starts over) began at `since`."""
+        if since != self._step_since:
+            self._step_since, self._in_step = since, {c: 0 for c in Colour}
+
+    def sampled(self, colour: Colour) -> bool:
+        if not (self.active and self.options.enabled):
+            return False
+        return self._in_step[colour] < self.options.min_answers or random.random() * 100 < self.options.percent
 
     def add(self, colour: Colour, answer: tuple[str, str | None], now: float) -> AnswerChecks:
         checks = check_answer(*answer)
         self._recent[colour].append((now, checks))
+        if now >= self._step_since:
+            self._in_step[colour] += 1
         return checks
 
     def rates(self, colour: Colour, since: float) -> CheckRates:
@@ -51,10 +72,14 @@ class LiveChecks:
 
 
 def answer_findings(green: CheckRates, blue: CheckRates, min_answers: int,
-                    limits: CompareLimits = DEFAULT_LIMITS, sides: Sides = COLOURS) -> tuple[str, ...]:
-    """Why the canary's answers ("green") fail the step (empty when they do not, or when there are too
-    few to say)."""
-    if green.answers < min_answers:
-        return ()
-    return tuple(f"{f.reason} over {green.answers} {sides.candidate} answers"
-                 for f in check_findings(green, blue, limits, sides) if not f.passed)
+                    limits: CompareLimits = DEFAULT_LIMITS, sides: Sides = COLOURS) -> LiveFindings:
+    """The canary's ("green") answers against the stable colour's over the step: failed, undecided (too few
+    checked, or worse only within the noise of that many), or neither. No checked answer at all means the
+    traffic carries none the checks can read (not a chat route): nothing to judge, nothing held."""
+    if 0 < green.answers < min_answers:
+        return LiveFindings(undecided=(f"only {green.answers} of {min_answers} {sides.candidate} answers checked so "
+                                       "far",))
+    findings = check_findings(green, blue, limits, sides)
+    counted = f" over {green.answers} {sides.candidate} answers"
+    return LiveFindings(failed=tuple(f.reason + counted for f in findings if not f.passed),
+                        undecided=tuple(f.reason + counted for f in findings if f.uncertain))

@@ -25,7 +25,7 @@ ONE_SIDED_95 = 1.645
 class Outcome(StrEnum):
     passed = "passed"  # no regression
     regressed = "regressed"  # green is worse than the limits allow
-    inconclusive = "inconclusive"  # nothing to compare with (blue answered nothing)
+    inconclusive = "inconclusive"  # nothing to compare with (blue answered nothing), or within sampling noise
 
 
 @dataclass(frozen=True)
@@ -65,6 +65,7 @@ class Finding:
     limit: float
     passed: bool
     reason: str
+    uncertain: bool = False  # not failed, but only because of sampling noise: more answers will tell
 
 
 @dataclass(frozen=True)
@@ -104,14 +105,20 @@ def noise_margin(green: float, blue: float, green_n: int, blue_n: int) -> float:
 
 def rate_finding(name: str, label: str, green: float, blue: float, limit: float, tolerance: float,
                  green_n: int = 0, blue_n: int = 0, sides: Sides = COLOURS) -> Finding:
-    """Over the limit and worse than blue by more than the tolerance plus sampling noise (with counts)."""
+    """Over the limit and worse than blue by more than the tolerance plus sampling noise (with counts).
+    Over the limit and worse than blue by more than the tolerance but within the noise is *uncertain*:
+    not a breach yet, not a pass either; more answers decide."""
     margin = tolerance + noise_margin(green, blue, green_n, blue_n)
-    breach = green > limit and green > blue + margin
-    relation = ">" if green > limit else "≤"
-    reason = f"{label}: {sides.candidate} {_pct(green)} {relation} limit {_pct(limit)} ({sides.baseline} {_pct(blue)})"
-    if green > limit and not breach:
-        reason += f", within {sides.baseline} + {_pct(margin)}"
-    return Finding(name, green, blue, limit, not breach, reason)
+    over = green > limit
+    breach = over and green > blue + margin
+    uncertain = over and not breach and green > blue + tolerance
+    reason = f"{label}: {sides.candidate} {_pct(green)} {'>' if over else '≤'} limit {_pct(limit)} " \
+             f"({sides.baseline} {_pct(blue)})"
+    if uncertain:
+        reason += f", within {sides.baseline} + {_pct(margin)}, the noise of {green_n} answers: more needed"
+    elif over and not breach:
+        reason += f", within {sides.baseline} + {_pct(tolerance)}"
+    return Finding(name, green, blue, limit, not breach, reason, uncertain)
 
 
 def gap_finding(green_gap_s: float, blue_gap_s: float, limits: CompareLimits, sides: Sides = COLOURS) -> Finding:
@@ -182,4 +189,9 @@ def judge_comparison(summary: Summary, limits: CompareLimits = CompareLimits(), 
                 *check_findings(green.checks, blue.checks, limits, sides)]
     findings += _pair_findings(summary, limits, sides)
     failed = tuple(f.reason for f in findings if not f.passed)
-    return Verdict(Outcome.regressed if failed else Outcome.passed, failed, tuple(findings))
+    if failed:
+        return Verdict(Outcome.regressed, failed, tuple(findings))
+    uncertain = tuple(f.reason for f in findings if f.uncertain)
+    if uncertain:  # no breach, but no pass either: a shadow phase mirrors on, a step holds, compare asks for more
+        return Verdict(Outcome.inconclusive, uncertain, tuple(findings))
+    return Verdict(Outcome.passed, (), tuple(findings))

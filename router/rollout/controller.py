@@ -191,14 +191,18 @@ class Controller(Periodic):
         return seen
 
     def _with_answer_checks(self, verdict: Verdict, canary: Colour, since: float) -> Verdict:
-        """A step also fails when the canary's sampled live answers are worse than the stable colour's."""
-        if self.live_checks is None or verdict.outcome is Outcome.inconclusive:
+        """A step also fails when the canary's live answers are worse than the stable colour's, and holds
+        while too few were checked (or they are worse only within sampling noise)."""
+        if self.live_checks is None or not self.live_checks.options.enabled or verdict.outcome is Outcome.inconclusive:
             return verdict
-        findings = answer_findings(self.live_checks.rates(canary, since), self.live_checks.rates(canary.other, since),
-                                   self.options.answer_checks.min_answers, sides=Sides(canary.value, canary.other.value))
-        if not findings:
-            return verdict
-        return dataclasses.replace(verdict, outcome=Outcome.failed, reasons=(*verdict.reasons, *findings))
+        found = answer_findings(self.live_checks.rates(canary, since), self.live_checks.rates(canary.other, since),
+                                self.options.answer_checks.min_answers, sides=Sides(canary.value, canary.other.value))
+        if found.failed:  # the causes only: the HTTP judge's passing figures are no news here
+            http = verdict.reasons if verdict.outcome is Outcome.failed else ()
+            return dataclasses.replace(verdict, outcome=Outcome.failed, reasons=(*found.failed, *http))
+        if found.undecided and verdict.outcome is Outcome.passed:
+            return dataclasses.replace(verdict, outcome=Outcome.inconclusive, reasons=(*found.undecided,))
+        return verdict
 
     # -- acting -----------------------------------------------------------------------------
 
@@ -230,6 +234,8 @@ class Controller(Periodic):
             self.mirror.set_active(phase is Phase.shadowing, canary)
         if self.live_checks is not None:
             self.live_checks.active = phase is Phase.progressing
+            if self.rollout is not None:
+                self.live_checks.begin_step(self.rollout.step_since)
 
     def _carry_out(self, decision: Decision) -> None:
         for effect in decision.effects:

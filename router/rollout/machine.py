@@ -361,7 +361,8 @@ def _progress(rollout: Rollout, seen: Observation, options: RolloutOptions) -> D
     if verdict.outcome is Outcome.failed:
         failures = rollout.failures + 1
         if failures >= options.failures_to_rollback:
-            return roll_back(judged, now, f"{failures} failed checks in a row at {step_name}: {reasons}")
+            return roll_back(dataclasses.replace(judged, failures=failures), now,
+                             f"{failures} failed checks in a row at {step_name}: {reasons}")
         held = dataclasses.replace(judged, step_since=now, failures=failures)
         message = f"{step_name} check failed ({failures}/{options.failures_to_rollback}): {reasons}"
         return Decision(held, _event("check_failed", held, message, rollout))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from router.quality.checks import CheckRates
-from router.quality.live import LiveCheckOptions, LiveChecks, answer_findings
+from router.quality.live import LiveCheckOptions, LiveChecks, LiveFindings, answer_findings
 from router.weights import Colour
 
 RUSSIAN = ("Договор аренды заключается в письменной форме, если срок превышает один год.", "stop")
@@ -27,16 +27,34 @@ def rates(answers: int, wrong_language: float = 0.0, truncated: float = 0.0) -> 
 
 def test_a_step_fails_when_green_is_over_a_limit_and_worse_than_blue() -> None:
     found = answer_findings(rates(40, wrong_language=0.9), rates(40), min_answers=20)
-    assert len(found) == 1 and "non-Russian answers: green 90.0 %" in found[0] and "over 40 green answers" in found[0]
-    assert answer_findings(rates(40, truncated=0.6), rates(40, truncated=0.6), min_answers=20) == ()  # both alike
-    assert answer_findings(rates(10, wrong_language=0.9), rates(40), min_answers=20) == ()  # too few to say
+    assert len(found.failed) == 1 and not found.undecided
+    assert "non-Russian answers: green 90.0 %" in found.failed[0] and "over 40 green answers" in found.failed[0]
+    assert answer_findings(rates(40, truncated=0.6), rates(40, truncated=0.6), min_answers=20) == LiveFindings()
 
 
-def test_sampling_follows_the_percent_and_the_switch() -> None:
+def test_too_few_checked_answers_or_a_difference_within_noise_holds_the_step() -> None:
+    few = answer_findings(rates(10, wrong_language=0.9), rates(40), min_answers=20)
+    assert not few.failed and few.undecided == ("only 10 of 20 green answers checked so far",)
+    assert answer_findings(rates(0), rates(0), min_answers=20) == LiveFindings()  # no answers to read: no hold
+    # 15 % of 20 against 0 %: over the 10 % limit and the 5 % tolerance, but 20 answers could show it by chance.
+    noisy = answer_findings(rates(20, wrong_language=0.15), rates(20), min_answers=20)
+    assert not noisy.failed and len(noisy.undecided) == 1 and "more needed" in noisy.undecided[0]
+    # The same share over 400 answers each is no longer noise.
+    assert answer_findings(rates(400, wrong_language=0.15), rates(400), min_answers=20).failed
+
+
+def test_every_answer_is_checked_until_the_step_has_enough_then_a_sample() -> None:
     off = LiveChecks(LiveCheckOptions(enabled=False))
     off.active = True
-    assert not off.sampled()
-    always = LiveChecks(LiveCheckOptions(percent=100))
-    assert not always.sampled()  # no rollout walking its steps: nothing is checked
-    always.active = True
-    assert all(always.sampled() for _ in range(100))
+    assert not off.sampled(Colour.green)
+    checks = LiveChecks(LiveCheckOptions(percent=1, min_answers=5))
+    assert not checks.sampled(Colour.green)  # no rollout walking its steps: nothing is checked
+    checks.active = True
+    checks.begin_step(100.0)
+    for at in range(5):
+        assert checks.sampled(Colour.green)
+        checks.add(Colour.green, RUSSIAN, now=100.0 + at)
+    assert checks.sampled(Colour.blue)  # blue has none yet
+    assert sum(checks.sampled(Colour.green) for _ in range(2000)) < 60  # now about 1 %
+    checks.begin_step(200.0)  # a new step (or a failed check's fresh window): all again
+    assert checks.sampled(Colour.green)

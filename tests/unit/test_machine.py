@@ -86,6 +86,7 @@ def test_failed_checks_in_a_row_roll_back() -> None:
     d = decide(d.rollout, Observation(now=120, verdict=FAIL), ROLLOUT)
     assert d.rollout.phase is Phase.rolling_back and d.traffic.green_bp == 0 and d.traffic.stable == "blue"
     assert "2 failed checks in a row" in d.event.message and "12.0 %" in d.event.message
+    assert d.rollout.failures == 2  # the record says what the reason says
     done = decide(d.rollout, Observation(now=121), ROLLOUT)
     assert done.rollout.phase is Phase.rolled_back and done.effects[0].kind == "rollback"
 

@@ -71,8 +71,9 @@ def summary(blue: ColourSummary | None = None, green: ColourSummary | None = Non
         # Both colours truncate as often: the question set is to blame, not green.
         (summary(blue=colour(truncated=0.6), green=colour(truncated=0.62)), Outcome.passed, set()),
         (summary(blue=colour(truncated=0.3), green=colour(truncated=0.7)), Outcome.regressed, {"truncated_rate"}),
-        # ... and a difference that 20 answers each can show by chance is not a regression either.
-        (summary(blue=colour(truncated=0.3), green=colour(truncated=0.55)), Outcome.passed, set()),
+        # ... and a difference that 20 answers each can show by chance is no regression, nor a pass yet.
+        (summary(blue=colour(truncated=0.3), green=colour(truncated=0.55)), Outcome.inconclusive, set()),
+        (summary(blue=colour(truncated=0.5), green=colour(truncated=0.55)), Outcome.passed, set()),  # within 5 %
         # Length ratios out of bounds, either way.
         (summary(ratio=0.3), Outcome.regressed, {"length_ratio"}),
         (summary(ratio=5.0), Outcome.regressed, {"length_ratio"}),
