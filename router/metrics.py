@@ -23,7 +23,7 @@ RETRY_DENIALS = ("budget", "blue_not_ready", "blue_failing", "disabled")
 REFUSALS = ("body_too_large", "rate_limited", "client_disconnected", "pin_refused")
 EJECTION_KINDS = ("consecutive", "rate", "nginx")  # nginx: its passive health check, seen in its access log
 ANSWER_CHECKS = ("empty", "wrong_language", "repetitive", "truncated", "refusal")
-SHADOW_OUTCOMES = ("mirrored", "skipped", "paired", "canary_failed", "unpaired")
+SHADOW_OUTCOMES = ("mirrored", "skipped", "over_rate", "paired", "canary_failed", "unpaired")
 ANALYTICS_OUTCOMES = ("written", "dropped")
 
 
@@ -119,7 +119,8 @@ class RouterMetrics:
             ["colour", "check", "result"], registry=r)
         self.shadow_requests = Counter(
             "bluegreen_shadow_requests_total",
-            "Shadow phase: requests mirrored to the canary, skipped (too many in flight), paired, canary_failed, unpaired",
+            "Shadow phase: requests mirrored to the canary, skipped (too many in flight), over_rate (over max_per_s), "
+            "paired, canary_failed, unpaired",
             ["outcome"], registry=r)
         self.streams_broken = Counter("bluegreen_streams_broken_total",
                                       "Answers cut after their first byte (cannot be retried on the other colour)",

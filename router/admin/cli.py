@@ -403,7 +403,8 @@ Rate = Annotated[float, typer.Option(callback=_finite, min=0, max=1)]
 def compare(blue: Annotated[str, typer.Option(help="blue backend URL, e.g. http://127.0.0.1:8001")],
             green: Annotated[str, typer.Option(help="green backend URL, e.g. http://127.0.0.1:8002")],
             questions: Annotated[Path | None, typer.Option(
-                help="questions file: .json list, or tab-separated lines (question[, reference]) "
+                help="questions file: .json list, or lines of question, question<TAB>reference or "
+                     "area<TAB>question<TAB>reference (3 columns: the question is the 2nd) "
                      "[default: the migration plan's five + the shipped legal Q/A set]")] = None,
             repeats: Annotated[int, typer.Option(min=1, help="ask every question this many times")] = 1,
             concurrency: Annotated[int, typer.Option(min=1, help="requests in flight per colour")] = 1,

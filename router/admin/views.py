@@ -75,8 +75,10 @@ def shadow_lines(shadow: dict[str, Any]) -> Text:
     """The shadow phase so far: mirrored pairs, and each answer check's share for the canary against the
     stable colour."""
     canary, stable = shadow["canary"], shadow["stable"]
+    over_rate = shadow.get("over_rate", 0)  # absent from a router older than the figure
     text = Text(f"shadow: {shadow['pairs']} mirrored pairs, {shadow['skipped']} skipped (busy), "
-                f"{shadow['canary_errors']} failed on {canary}", style="bold")
+                + (f"{over_rate} skipped (over max_per_s), " if over_rate else "")
+                + f"{shadow['canary_errors']} failed on {canary}", style="bold")
     for check in CHECKS:
         mirrored, served = shadow[canary][check], shadow[stable][check]
         text.append(f"\n  {check.replace('_', ' ')}: {canary} {mirrored * 100:.0f} % · {stable} {served * 100:.0f} %",

@@ -4,7 +4,8 @@ are checked as a pair, while the user gets the stable colour's answer and is nev
 The stable colour's answer is copied as it passes through (up to MAX_ANSWER_BYTES). Only once the
 user has all of it is the same request sent to the canary, in a task of its own, so the mirror
 never competes with the answer the user waits for. Mirrors are fire-and-forget and bounded: at
-most `max_in_flight` run at once, and one that cannot start is skipped and counted, never queued.
+most `max_in_flight` run at once and `max_per_s` start per second; one that cannot start is dropped and
+counted (`skipped`: too many in flight; `over_rate`: over `max_per_s`), never queued.
 """
 
 from __future__ import annotations
@@ -94,7 +95,9 @@ class Mirror:
         if random.random() * 100 >= self.options.percent:
             return None
         now = time.monotonic()
-        if now < self._next_start:  # over max_per_s: sampled out like the percent, not a skip
+        if now < self._next_start:  # over max_per_s: dropped, and counted apart from the busy skips
+            self.tally.over_rate += 1
+            self.metrics.shadow_requests.labels("over_rate").inc()
             return None
         self._next_start = now + 1 / self.options.max_per_s
         return Capture(method, target, headers, body, canary, path)

@@ -6,6 +6,8 @@ regressed 2, inconclusive 1), and `CompareFailed` (the comparison could not run)
 from __future__ import annotations
 
 import asyncio
+import os
+import tempfile
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -52,11 +54,24 @@ def _prepare(request: CompareRequest) -> tuple[dict[str, Endpoint], list[Questio
     except ValueError as exc:
         raise CompareFailed(str(exc)) from exc
     questions = load_questions(request.questions_path) if request.questions_path else default_questions()
-    try:
-        request.out_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise CompareFailed(f"cannot create the output folder {request.out_dir}: {exc}") from exc
+    _check_writable(request.out_dir)
     return endpoints, questions
+
+
+def _check_writable(out_dir: Path) -> None:
+    """The output folder exists (created if need be) and takes a file: checked before any question is asked,
+    so that an unwritable `--out` costs nothing (a root user writes through permission bits, and /sys or
+    /proc refuse files anyway: only writing tells)."""
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise CompareFailed(f"cannot create the output folder {out_dir}: {exc}") from exc
+    try:
+        descriptor, probe = tempfile.mkstemp(prefix=".bluegreen-write-check-", dir=out_dir)
+        os.close(descriptor)
+        os.unlink(probe)
+    except OSError as exc:
+        raise CompareFailed(f"cannot write the reports into {out_dir}: {exc}") from exc
 
 
 async def _wait_until_ready(endpoints: dict[str, Endpoint], wait_s: float, console: Console) -> None:

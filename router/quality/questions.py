@@ -34,8 +34,14 @@ class Question:
     area: str | None = None
 
 
+# How a line with 1, 2 or 3 tab-separated columns is read, as error messages name it.
+TSV_LAYOUTS = {1: "question", 2: "question<TAB>reference", 3: "area<TAB>question<TAB>reference"}
+
+
 def parse_tsv(text: str, source: str) -> list[Question]:
-    """`question`, `question<TAB>reference` or `area<TAB>question<TAB>reference` per line; `#` comments."""
+    """`question`, `question<TAB>reference` or `area<TAB>question<TAB>reference` per line (the shipped
+    Q/A set's layout); `#` comments. The column count decides: a line with three columns has its question
+    in the second, and an empty question column is an error that says which column it read."""
     questions = []
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip() or line.lstrip().startswith("#"):
@@ -48,9 +54,14 @@ def parse_tsv(text: str, source: str) -> list[Question]:
         elif len(fields) == 3:
             questions.append(Question(fields[1], fields[2] or None, fields[0] or None))
         else:
-            raise QuestionsError(f"{source}:{number}: expected 1 to 3 tab-separated fields, got {len(fields)}")
+            layouts = ", ".join(TSV_LAYOUTS.values())
+            raise QuestionsError(f"{source}:{number}: expected 1 to 3 tab-separated columns ({layouts}), got {len(fields)}")
         if not questions[-1].text:
-            raise QuestionsError(f"{source}:{number}: the question is empty")
+            column = 2 if len(fields) == 3 else 1
+            hint = (f" (column 1, {fields[0]!r}, is read as the area; for a question and its reference write "
+                    "question<TAB>reference)") if len(fields) == 3 and fields[0] else ""
+            raise QuestionsError(f"{source}:{number}: the question is empty: a line with {len(fields)} tab-separated "
+                                 f"columns is read as {TSV_LAYOUTS[len(fields)]}, and column {column} is empty{hint}")
     return questions
 
 
@@ -77,7 +88,7 @@ def parse_json(text: str, source: str) -> list[Question]:
 def load_questions(path: Path) -> list[Question]:
     """Read a questions file (.json, else tab-separated text); refuses an empty or unreadable one."""
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")  # a byte-order mark (some editors write one) is not text
     except (OSError, UnicodeDecodeError) as exc:
         raise QuestionsError(f"cannot read the questions file {path}: {exc}") from exc
     questions = parse_json(text, str(path)) if path.suffix == ".json" else parse_tsv(text, str(path))
@@ -100,5 +111,5 @@ def unique(questions: list[Question]) -> list[Question]:
 
 def default_questions() -> list[Question]:
     """The seed's five and, when the backends' data file is beside the router, the shipped Q/A set."""
-    shipped = parse_tsv(SHIPPED_QA.read_text(encoding="utf-8"), str(SHIPPED_QA)) if SHIPPED_QA.is_file() else []
+    shipped = parse_tsv(SHIPPED_QA.read_text(encoding="utf-8-sig"), str(SHIPPED_QA)) if SHIPPED_QA.is_file() else []
     return unique([*(Question(text) for text in SEED_QUESTIONS), *shipped])

@@ -108,6 +108,7 @@ class ShadowTally:
 
     sides: Sides = COLOURS
     skipped: int = 0  # mirrors not started (sampling aside): too many in flight
+    over_rate: int = 0  # sampled requests not mirrored: max_per_s were started in the last second
     blue: _ColourTally = field(default_factory=_ColourTally)
     green: _ColourTally = field(default_factory=_ColourTally)
     ratios: deque[float] = field(default_factory=_recent)
@@ -140,7 +141,7 @@ class ShadowTally:
         """The figures `/admin/status` shows, each side under its colour's name."""
         summary = self.summary()
         canary, stable = summary.green, summary.blue
-        return {"pairs": self.pairs, "skipped": self.skipped, "canary": self.sides.candidate,
+        return {"pairs": self.pairs, "skipped": self.skipped, "over_rate": self.over_rate, "canary": self.sides.candidate,
                 "stable": self.sides.baseline, "canary_errors": canary.errors,
                 self.sides.candidate: {**vars(canary.checks), "gap_p95_s": canary.gap_p95_s},
                 self.sides.baseline: {**vars(stable.checks), "gap_p95_s": stable.gap_p95_s},

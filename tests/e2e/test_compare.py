@@ -10,7 +10,9 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
@@ -184,3 +186,43 @@ def test_compare_exits_2_against_a_green_that_answers_500(
     said = _said(done)
     assert "verdict: regressed" in said and "failed requests: green 100.0 %" in said, said
     assert "check --green" not in said
+
+
+class _Counting(BaseHTTPRequestHandler):
+    """Ready, and counts every request it gets (none is the point)."""
+
+    requests: list[str] = []
+
+    def _answer(self) -> None:
+        type(self).requests.append(f"{self.command} {self.path}")
+        body = b'{"ready": true}'
+        self.send_response(200)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    do_GET = do_POST = _answer
+
+    def log_message(self, *_args: object) -> None:
+        pass
+
+
+def test_compare_checks_that_it_can_write_its_reports_before_asking_anything(tmp_path: Path) -> None:
+    """An --out that exists but takes no file (/proc/self; as root, permission bits would not stop a write)
+    exits 1 before either backend is contacted: not after every question was asked and the answers lost."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Counting)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+        done = _compare(url, url, tmp_path, "--out", "/proc/self")
+        assert done.returncode == 1, done.stdout + done.stderr
+        said = " ".join(done.stderr.split())
+        assert "cannot write the reports into /proc/self" in said, said
+        done = _compare(url, url, tmp_path, "--out", "/proc/self/reports")
+        assert done.returncode == 1 and "cannot create the output folder /proc/self/reports" in " ".join(
+            done.stderr.split()), done.stderr
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert _Counting.requests == []  # not even /ready

@@ -51,3 +51,9 @@ def test_with_green_stable_the_shadow_figures_name_blue_as_the_canary() -> None:
 
 def test_an_ejected_colour_says_so_in_the_table() -> None:
     assert "ejected: green ejected for 5 s" in drawn(status("progressing", ejection="green ejected for 5 s: 5 failures"))
+
+
+def test_mirrors_dropped_over_max_per_s_are_shown_beside_the_busy_ones() -> None:
+    state = status("shadowing")
+    state["shadow"] = {**state["shadow"], "over_rate": 7}
+    assert "20 mirrored pairs, 3 skipped (busy), 7 skipped (over max_per_s), 1 failed on green" in drawn(state)

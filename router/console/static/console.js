@@ -125,7 +125,8 @@ function showShadow(status) {
   block.hidden = !shadow || !shadow.pairs;
   if (block.hidden) return;
   const canary = shadow.canary, stable = shadow.stable;  // the canary is blue when green is the stable colour
-  let summary = `${shadow.pairs} mirrored pairs, ${shadow.skipped} skipped (busy), ${shadow.canary_errors} failed on ${canary}`;
+  const overRate = shadow.over_rate ? `${shadow.over_rate} skipped (over max_per_s), ` : "";
+  let summary = `${shadow.pairs} mirrored pairs, ${shadow.skipped} skipped (busy), ${overRate}${shadow.canary_errors} failed on ${canary}`;
   if (shadow.length_ratio_p50 !== null && shadow.length_ratio_p50 !== undefined) {
     summary += ` · median length ${canary}/${stable} ${shadow.length_ratio_p50.toFixed(2)}`;
   }
