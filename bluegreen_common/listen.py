@@ -21,16 +21,21 @@ class PortUnavailable(Exception):
 
 
 def bind(host: str, port: int) -> list[socket.socket]:
-    """TCP sockets bound to every address `host` names (as asyncio would: "" or "0.0.0.0" and "::"
-    alike; IPv6 sockets IPv6 only), or PortUnavailable saying why and what to do."""
+    """TCP sockets bound to every address `host` names (as asyncio would: "" means all; IPv6 sockets
+    IPv6 only; a family the kernel lacks is skipped), or PortUnavailable saying why and what to do."""
     try:
         addresses = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
     except OSError as exc:
         raise PortUnavailable(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
     bound: list[socket.socket] = []
+    unsupported: OSError | None = None
     try:
         for family, kind, proto, _, address in dict.fromkeys(addresses):  # resolvers may repeat an address
-            sock = socket.socket(family, kind, proto)
+            try:
+                sock = socket.socket(family, kind, proto)
+            except OSError as exc:  # no IPv6 in this kernel, say
+                unsupported = exc
+                continue
             bound.append(sock)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # a restart need not wait out TIME_WAIT
             if family == socket.AF_INET6:
@@ -42,6 +47,9 @@ def bind(host: str, port: int) -> list[socket.socket]:
         hint = "; is another server running there? stop it or pick another --port" \
             if exc.errno == errno.EADDRINUSE else ""
         raise PortUnavailable(f"cannot listen on {host}:{port}: {exc.strerror or exc}{hint}") from exc
+    if not bound:
+        reason = unsupported.strerror if unsupported is not None else "no address"
+        raise PortUnavailable(f"cannot listen on {host}:{port}: {reason}")
     return bound
 
 

@@ -1,5 +1,6 @@
-"""Answer checks on live traffic during the steps: a sample of each colour's proxied answers is
-checked, and a step fails when green's answers are worse than blue's on the same traffic.
+"""Answer checks on live traffic during the steps: each colour's proxied answers are checked (all of
+them until the step has `min_answers`, then a sample), and a step fails when green's answers are
+worse than blue's on the same traffic, and holds while there are too few to say.
 
 The shadow phase judges green before anyone sees it; these checks keep judging once users do, so
 a green that drifts (a different prompt mix, a long conversation, a new question type) is rolled
@@ -25,7 +26,8 @@ DEFAULT_LIMITS = CompareLimits()
 class LiveCheckOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    enabled: bool = Field(True, description="check a sample of both colours' answers during the steps")
+    enabled: bool = Field(True, description="check both colours' answers during the steps (all until a step has "
+                                            "min_answers, then a sample)")
     percent: float = Field(20.0, gt=0, le=100, description="share of proxied answers checked once a step has "
                                                             "min_answers of a colour (all are, until then)")
     min_answers: int = Field(20, ge=1, description="checked canary answers a step needs; fewer holds it")
@@ -70,12 +72,21 @@ class LiveChecks:
         """The shares of failed checks among `colour`'s answers that ended at or after `since`."""
         return rates(checks for at, checks in self._recent[colour] if at >= since)
 
+    def baseline(self, colour: Colour, since: float) -> CheckRates:
+        """The stable colour's shares to weigh the canary's against: since `since`, or its recent answers
+        (up to KEPT) when it had fewer than `min_answers` since then (a last step at 100 % leaves it none)."""
+        current = self.rates(colour, since)
+        return current if current.answers >= self.options.min_answers else self.rates(colour, 0.0)
+
 
 def answer_findings(green: CheckRates, blue: CheckRates, min_answers: int,
                     limits: CompareLimits = DEFAULT_LIMITS, sides: Sides = COLOURS) -> LiveFindings:
     """The canary's ("green") answers against the stable colour's over the step: failed, undecided (too few
     checked, or worse only within the noise of that many), or neither. No checked answer at all means the
     traffic carries none the checks can read (not a chat route): nothing to judge, nothing held."""
+    if green.answers == 0 and blue.answers >= min_answers:
+        return LiveFindings(undecided=(f"no readable {sides.candidate} answer among its requests while "
+                                       f"{sides.baseline} gave {blue.answers}",))
     if 0 < green.answers < min_answers:
         return LiveFindings(undecided=(f"only {green.answers} of {min_answers} {sides.candidate} answers checked so "
                                        "far",))

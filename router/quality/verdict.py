@@ -94,13 +94,15 @@ _CHECKS: tuple[tuple[str, str, str, Callable[[CompareLimits], float]], ...] = (
 
 
 def noise_margin(green: float, blue: float, green_n: int, blue_n: int) -> float:
-    """How far green's share may exceed blue's by chance alone: the one-sided 95 % bound (1.645 standard
-    errors of the pooled difference of two shares). Small samples (a shadow phase's first pairs) get a
-    wide margin; hundreds of answers a narrow one."""
-    if green_n <= 0 or blue_n <= 0:
+    """How far green's share may exceed blue's by chance alone: the one-sided 95 % bound, 1.645 standard
+    errors of the difference of two shares, each with its own variance (the question is whether green's
+    exceeds blue's, not whether they are equal, so no pooling: a rare failure in 20 answers against
+    none in 400 is noise, not a breach). Small samples (a shadow phase's first pairs) get a wide margin,
+    hundreds of answers a narrow one; a side with no answers adds nothing."""
+    if green_n <= 0:
         return 0.0
-    pooled = (green * green_n + blue * blue_n) / (green_n + blue_n)
-    return ONE_SIDED_95 * math.sqrt(pooled * (1 - pooled) * (1 / green_n + 1 / blue_n))
+    variance = green * (1 - green) / green_n + (blue * (1 - blue) / blue_n if blue_n > 0 else 0.0)
+    return ONE_SIDED_95 * math.sqrt(variance)
 
 
 def rate_finding(name: str, label: str, green: float, blue: float, limit: float, tolerance: float,
@@ -138,11 +140,13 @@ def gap_finding(green_gap_s: float, blue_gap_s: float, limits: CompareLimits, si
 def length_finding(ratio: float, interval: tuple[float, float] | None, limits: CompareLimits, pair: str) -> Finding:
     """The median length ratio out of bounds, beyond sampling noise: the whole 95 % interval of the median
     must lie outside the allowed range (a few short answers of a healthy model must not fail it). Without an
-    interval (fewer than 6 pairs) nothing can be said yet: the finding passes and says so."""
+    interval (fewer than 6 pairs) a median out of bounds is uncertain: more pairs will tell."""
     allowed = f"allowed {limits.min_length_ratio:g}–{limits.max_length_ratio:g}"
     if interval is None:
+        outside = not limits.min_length_ratio <= ratio <= limits.max_length_ratio
         return Finding("length_ratio", ratio, None, limits.min_length_ratio, True,
-                       f"median answer length {pair}: {ratio:.2f} (too few pairs to judge; {allowed})")
+                       f"median answer length {pair}: {ratio:.2f} ({allowed}; too few pairs to judge"
+                       f"{': more needed' if outside else ''})", uncertain=outside)
     low_end, high_end = interval
     low, high = high_end < limits.min_length_ratio, low_end > limits.max_length_ratio
     bound = limits.min_length_ratio if low or not high else limits.max_length_ratio

@@ -185,7 +185,7 @@ class Controller(Periodic):
             seen = dataclasses.replace(seen, hard_breach=hard_breach(recent.green, self.options.judge, canary.value))
             if now - rollout.step_since >= rollout.interval_s:
                 verdict = judge(await self.provider.evidence(canary, step_span), self.options.judge)
-                seen = dataclasses.replace(seen, verdict=self._with_answer_checks(verdict, canary, rollout.step_since))
+                seen = dataclasses.replace(seen, verdict=self._with_answer_checks(verdict, canary, rollout.answers_since))
         except ProviderError as exc:
             return dataclasses.replace(seen, provider_error=str(exc))
         return seen
@@ -195,7 +195,7 @@ class Controller(Periodic):
         while too few were checked (or they are worse only within sampling noise)."""
         if self.live_checks is None or not self.live_checks.options.enabled or verdict.outcome is Outcome.inconclusive:
             return verdict
-        found = answer_findings(self.live_checks.rates(canary, since), self.live_checks.rates(canary.other, since),
+        found = answer_findings(self.live_checks.rates(canary, since), self.live_checks.baseline(canary.other, since),
                                 self.options.answer_checks.min_answers, sides=Sides(canary.value, canary.other.value))
         if found.failed:  # the causes only: the HTTP judge's passing figures are no news here
             http = verdict.reasons if verdict.outcome is Outcome.failed else ()
@@ -235,7 +235,7 @@ class Controller(Periodic):
         if self.live_checks is not None:
             self.live_checks.active = phase is Phase.progressing
             if self.rollout is not None:
-                self.live_checks.begin_step(self.rollout.step_since)
+                self.live_checks.begin_step(self.rollout.answers_since)
 
     def _carry_out(self, decision: Decision) -> None:
         for effect in decision.effects:

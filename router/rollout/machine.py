@@ -163,6 +163,12 @@ class Rollout:
         return Colour(self.canary).other.value
 
     @property
+    def answers_since(self) -> float:
+        """Where the step's live answers are counted from: a step held without a verdict keeps gathering
+        them (a verdict, a failed check or a resume starts over), so a quiet step gets there in the end."""
+        return self.inconclusive_since if self.inconclusive_since is not None else self.step_since
+
+    @property
     def canary_bp(self) -> int:
         return self.steps[self.step] if self.step >= 0 else 0
 

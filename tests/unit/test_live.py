@@ -58,3 +58,21 @@ def test_every_answer_is_checked_until_the_step_has_enough_then_a_sample() -> No
     assert sum(checks.sampled(Colour.green) for _ in range(2000)) < 60  # now about 1 %
     checks.begin_step(200.0)  # a new step (or a failed check's fresh window): all again
     assert checks.sampled(Colour.green)
+
+
+def test_the_stable_colours_recent_answers_stand_in_when_it_had_too_few_in_the_step() -> None:
+    """A last step at 100 % leaves the stable colour no traffic: its earlier answers are the baseline."""
+    checks = LiveChecks(LiveCheckOptions(min_answers=3))
+    cut = ("Договор аренды заключается в письменной форме, если срок", "length")
+    for at in (1.0, 2.0, 3.0):
+        checks.add(Colour.blue, cut, now=at)  # blue truncates as well, in an earlier step
+    checks.add(Colour.blue, RUSSIAN, now=50.0)
+    assert checks.baseline(Colour.blue, since=40.0).answers == 4  # one in the step: its history instead
+    for at in (41.0, 42.0):
+        checks.add(Colour.blue, RUSSIAN, now=at)
+    assert checks.baseline(Colour.blue, since=40.0).answers == 3  # enough in the step: the step's own
+
+
+def test_no_readable_canary_answer_while_the_stable_colour_had_them_holds() -> None:
+    found = answer_findings(rates(0), rates(40), min_answers=20)
+    assert not found.failed and found.undecided == ("no readable green answer among its requests while blue gave 40",)

@@ -137,9 +137,10 @@ def test_a_few_short_answers_of_a_healthy_model_are_noise_but_consistently_short
     assert not length_finding(statistics.median(short), median_interval(short), limits, "green/blue").passed
     long = [4.5, 5.0, 5.5, 6.0, 6.0, 7.0, 8.0, 9.0, 10.0, 12.0]
     assert not length_finding(statistics.median(long), median_interval(long), limits, "green/blue").passed
-    few = [0.1, 0.1, 0.1, 0.1, 0.1]  # five pairs: no interval, nothing said yet (the rates judge empty answers)
+    few = [0.1, 0.1, 0.1, 0.1, 0.1]  # five pairs: no interval, so no breach, but no pass either
     finding = length_finding(0.1, median_interval(few), limits, "green/blue")
-    assert finding.passed and "too few pairs to judge" in finding.reason
+    assert finding.passed and finding.uncertain and "too few pairs to judge: more needed" in finding.reason
+    assert not length_finding(1.0, median_interval([1.0] * 5), limits, "green/blue").uncertain
 
 
 def test_gap_finding_says_how_far_over() -> None:
