@@ -82,8 +82,9 @@ class LiveChecks:
 def answer_findings(green: CheckRates, blue: CheckRates, min_answers: int,
                     limits: CompareLimits = DEFAULT_LIMITS, sides: Sides = COLOURS) -> LiveFindings:
     """The canary's ("green") answers against the stable colour's over the step: failed, undecided (too few
-    checked, or worse only within the noise of that many), or neither. No checked answer at all means the
-    traffic carries none the checks can read (not a chat route): nothing to judge, nothing held."""
+    checked, or worse only within the noise of that many), or neither. No readable answer from either
+    colour means the traffic carries none the checks can read (not a chat route): nothing to judge,
+    nothing held; none from the canary while the stable colour had some holds the step."""
     if green.answers == 0 and blue.answers >= min_answers:
         return LiveFindings(undecided=(f"no readable {sides.candidate} answer among its requests while "
                                        f"{sides.baseline} gave {blue.answers}",))
