@@ -182,9 +182,10 @@ def _header(headers: list[tuple[bytes, bytes]], name: bytes) -> str | None:
     return None
 
 
-def build_record(seen: Seen, context: RecordContext, known_model: str | None) -> AnalyticsRecord:
+def build_record(seen: Seen, context: RecordContext) -> AnalyticsRecord:
     """Pure: the line for one request. Tokens come from the backend's `usage` when it sent one; otherwise
-    they are estimated from the text and `tokens_estimated` says so."""
+    they are estimated from the text and `tokens_estimated` says so. The model is the one the answer
+    names (None when it names none: a legal stream; the writer then asks the backend)."""
     user = _header(seen.headers, context.user_header)
     log_text = context.log_text
     question = question_of(seen.route, seen.request_body)
@@ -198,7 +199,7 @@ def build_record(seen: Seen, context: RecordContext, known_model: str | None) ->
     return AnalyticsRecord(
         timestamp=datetime.fromtimestamp(seen.timestamp, UTC).isoformat(timespec="milliseconds"),
         request_id=seen.request_id, source=SOURCE_ROUTER, colour=seen.colour,
-        model=facts.model or (known_model if seen.colour is not None else None),
+        model=facts.model if seen.colour is not None else None,
         route=seen.route, status=seen.status,
         user=hash_user(user, context.salt) if user else None,
         tier=context.tier_for(user, _header(seen.headers, context.tier_header)),

@@ -137,14 +137,16 @@ class AnalyticsWriter:
                     if record.colour is not None:
                         record = replace(record, model=await self._known_model(record.colour))
                 else:
-                    record = build_record(seen, self._context, await self._known_model(seen.colour))
+                    record = build_record(seen, self._context)
+                    if record.model is not None and record.colour is not None:  # the answer named it
+                        self.models[record.colour], self._learned_at[record.colour] = record.model, time.monotonic()
+                    elif record.colour is not None:
+                        record = replace(record, model=await self._known_model(record.colour))
             except Exception:  # one odd request must not cost the others their lines
                 which = "an nginx log line" if isinstance(seen, str) else f"request {seen.request_id}"
                 log.exception("cannot make an analytics record of %s", which)  # never the bodies: personal data
                 self.metrics.analytics_records.labels("dropped").inc()
                 continue
-            if record.colour is not None and record.model is not None:
-                self.models[record.colour], self._learned_at[record.colour] = record.model, time.monotonic()
             if record.colour is not None and record.category is not None:
                 self.metrics.categorised(record.colour, record.category)
             records.append(record.to_json())

@@ -48,7 +48,7 @@ def sse(*events: dict) -> list[bytes]:
 
 
 def test_a_json_answer_gives_every_field_and_the_backends_own_token_counts() -> None:
-    record = build_record(seen(answer=[legal_json()]), context(), known_model=None)
+    record = build_record(seen(answer=[legal_json()]), context())
     assert record.timestamp == "2026-05-28T20:26:40.250+00:00"
     assert (record.request_id, record.source, record.colour, record.route, record.status) == ("req-1", "router", "blue", LEGAL, 200)
     assert record.model == "saiga-tiny"
@@ -63,14 +63,14 @@ def test_a_stream_is_read_from_its_events_with_usage_in_the_last_one() -> None:
                  {"done": True, "finish_reason": "stop", "usage": {"prompt_tokens": 7, "completion_tokens": 9}})
     joined = b"".join(pieces)
     split = [joined[:15], joined[15:50], joined[50:]]  # pieces as they arrived, cut anywhere
-    record = build_record(seen(answer=split), context(), known_model="saiga.gguf")
+    record = build_record(seen(answer=split), context())
     assert record.answer_length == len(ANSWER)
     assert (record.prompt_tokens, record.completion_tokens, record.tokens_estimated) == (7, 9, False)
-    assert record.model == "saiga.gguf"  # the legal stream names no model: the colour's known one
+    assert record.model is None  # the legal stream names no model: the writer asks the backend
 
 
 def test_without_usage_tokens_are_estimated_and_flagged() -> None:
-    record = build_record(seen(answer=[legal_json(usage=False)]), context(), known_model=None)
+    record = build_record(seen(answer=[legal_json(usage=False)]), context())
     assert record.tokens_estimated
     assert record.prompt_tokens == pytest.approx(len(QUESTION) / 3, abs=1)
     assert record.completion_tokens == pytest.approx(len(ANSWER) / 3, abs=1)
@@ -84,7 +84,7 @@ def test_an_openai_request_takes_the_last_user_message_and_the_reported_model() 
     answer = {"model": "vistral-tiny", "choices": [{"message": {"role": "assistant", "content": ANSWER}}],
               "usage": {"prompt_tokens": 30, "completion_tokens": 11}}
     record = build_record(seen(OPENAI, body, [json.dumps(answer, ensure_ascii=False).encode()], colour="green"),
-                          context(), known_model="other")
+                          context())
     assert record.question_length == len("Какие налоги платит ИП?") and record.category == "tax_law"
     assert record.model == "vistral-tiny" and record.answer_length == len(ANSWER)
     assert (record.prompt_tokens, record.completion_tokens) == (30, 11)
@@ -93,7 +93,7 @@ def test_an_openai_request_takes_the_last_user_message_and_the_reported_model() 
 def test_the_user_id_is_hashed_with_the_salt_and_never_written() -> None:
     user = "user-4242@example.org"
     headers = [(b"X-User-ID", user.encode()), (b"X-User-Tier", b"premium")]
-    line = build_record(seen(answer=[legal_json()], headers=headers), context(), None).to_json()
+    line = build_record(seen(answer=[legal_json()], headers=headers), context()).to_json()
     record = json.loads(line)
     assert record["user"] == hash_user(user, SALT) and record["tier"] == "premium"
     assert user not in line and "4242" not in line
@@ -102,30 +102,30 @@ def test_the_user_id_is_hashed_with_the_salt_and_never_written() -> None:
 
 
 def test_anonymous_requests_have_no_user_and_the_limiters_tier() -> None:
-    record = build_record(seen(answer=[legal_json()]), context(), None)
+    record = build_record(seen(answer=[legal_json()]), context())
     assert record.user is None and record.tier is None
     unknown_tier = build_record(seen(answer=[legal_json()], headers=[(b"x-user-id", b"u"), (b"x-user-tier", b"gold")]),
-                                context(), None)
+                                context())
     assert unknown_tier.tier == "free"
 
 
 def test_no_text_by_default_and_both_texts_with_log_text() -> None:
-    quiet = json.loads(build_record(seen(answer=[legal_json()]), context(), None).to_json())
+    quiet = json.loads(build_record(seen(answer=[legal_json()]), context()).to_json())
     assert "question" not in quiet and "answer" not in quiet
     assert QUESTION not in json.dumps(quiet, ensure_ascii=False) and ANSWER not in json.dumps(quiet, ensure_ascii=False)
-    loud = json.loads(build_record(seen(answer=[legal_json()]), context(log_text=True), None).to_json())
+    loud = json.loads(build_record(seen(answer=[legal_json()]), context(log_text=True)).to_json())
     assert (loud["question"], loud["answer"]) == (QUESTION, ANSWER)
 
 
 def test_a_request_the_router_refused_has_no_colour_model_tokens_or_category() -> None:
-    record = build_record(Seen(1.0, "r", LEGAL, None, 429, [], b"", None, None, None), context(), "known")
+    record = build_record(Seen(1.0, "r", LEGAL, None, 429, [], b"", None, None, None), context())
     assert (record.colour, record.model, record.status, record.category) == (None, None, 429, None)
     assert (record.prompt_tokens, record.completion_tokens, record.tokens_estimated) == (None, None, False)
 
 
 def test_an_error_answer_has_no_text_and_a_body_that_is_not_json_no_question() -> None:
     error = json.dumps({"error": {"message": "overloaded", "type": "server_error"}}).encode()
-    record = build_record(seen(answer=[error], status=503), context(), None)
+    record = build_record(seen(answer=[error], status=503), context())
     assert record.status == 503 and record.answer_length == 0
     assert question_of(LEGAL, b"not json") == "" and question_of(LEGAL, b"[1, 2]") == ""
     assert question_of(OPENAI, json.dumps({"messages": "nope"}).encode()) == ""

@@ -166,8 +166,10 @@ def test_an_answer_that_does_not_name_its_model_gets_the_backends_current_one(tm
         analytics.submit(seen(0))
         await written(1)
         ModelList.name = "green-second.gguf"
+        learned = analytics._learned_at["green"]
         analytics.submit(seen(1))  # learned within the minute: not asked again
         await written(2)
+        assert analytics._learned_at["green"] == learned  # a name served from memory does not renew itself
         analytics._learned_at["green"] -= MODEL_LOOKUP_EVERY_S  # a minute on (a model set anew since)
         analytics._next_lookup["green"] = 0.0
         analytics.submit(seen(2))  # asked again
