@@ -78,6 +78,8 @@ class Mirror:
         self.tally = ShadowTally()
         self.active = False  # true only in the shadow phase: the proxy checks this one flag per request
         self._in_flight = 0
+        self._waiting: dict[int, float] = {}  # mirror number → when it was sent (monotonic)
+        self._sent = 0
         self._tasks: set[asyncio.Task[None]] = set()
         self._last_chrf = -math.inf
         self._next_start = -math.inf  # no mirror starts before this (max_per_s)
@@ -118,6 +120,12 @@ class Mirror:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
+    def overdue(self) -> int:
+        """Mirrors still waiting for the canary longer than the longest answer it has given since the
+        phase began: what a hanging canary leaves out of the pairs (see shadow_verdict)."""
+        cutoff = time.monotonic() - self.tally.longest_s
+        return sum(1 for sent in self._waiting.values() if sent < cutoff)
+
     async def stop(self) -> None:
         for task in list(self._tasks):
             task.cancel()
@@ -127,6 +135,9 @@ class Mirror:
         answer: Answer | None = None
         canary_gap_s = None
         canary = capture.canary
+        self._sent += 1
+        number, sent = self._sent, time.monotonic()
+        self._waiting[number] = sent
         try:
             opened = await self.upstreams[canary].open(capture.method, capture.target,
                                                        [*capture.headers, SHADOW_HEADER], capture.body)
@@ -142,7 +153,10 @@ class Mirror:
             log.debug("mirror to %s failed: %s", canary.value, exc)
         finally:
             self._in_flight -= 1
+            del self._waiting[number]
         now = time.monotonic()
+        if answer is not None:
+            self.tally.longest_s = max(self.tally.longest_s, now - sent)
         similarity = now - self._last_chrf >= CHRF_INTERVAL_S
         if similarity and answer is not None:
             self._last_chrf = now

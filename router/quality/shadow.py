@@ -9,6 +9,7 @@ figures (length ratio, chrF, gaps) for the medians and percentiles.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import statistics
 from collections import deque
@@ -109,6 +110,7 @@ class ShadowTally:
     sides: Sides = COLOURS
     skipped: int = 0  # mirrors not started (sampling aside): too many in flight
     over_rate: int = 0  # sampled requests not mirrored: max_per_s were started in the last second
+    longest_s: float = 0.0  # the longest the canary took to answer a mirror in full
     blue: _ColourTally = field(default_factory=_ColourTally)
     green: _ColourTally = field(default_factory=_ColourTally)
     ratios: deque[float] = field(default_factory=_recent)
@@ -149,11 +151,24 @@ class ShadowTally:
                 "length_ratio_interval": summary.pair.length_ratio_interval, "chrf_p50": summary.pair.chrf_p50}
 
 
-def shadow_verdict(tally: ShadowTally, min_pairs: int, limits: CompareLimits = DEFAULT_LIMITS) -> Verdict:
+def shadow_verdict(tally: ShadowTally, min_pairs: int, limits: CompareLimits = DEFAULT_LIMITS,
+                   overdue: int = 0) -> Verdict:
     """The canary's answers against the stable colour's on the same requests; too few pairs is
-    inconclusive, never a pass."""
+    inconclusive, never a pass. `overdue`: mirrors still waiting for the canary longer than any answer
+    it gave. A canary that hangs on some requests answers the others quickly, and judging only the
+    answers that came back would pass it: a pass stands only if it still passes with those counted as
+    failures (until they end, one way or the other)."""
     if tally.pairs < min_pairs:
         return Verdict(Outcome.inconclusive, (f"only {tally.pairs} of {min_pairs} mirrored requests so far",))
-    verdict = judge_comparison(tally.summary(), limits, tally.sides)
+    summary = tally.summary()
+    verdict = judge_comparison(summary, limits, tally.sides)
+    if verdict.outcome is Outcome.passed and overdue:
+        green = summary.green
+        failed = dataclasses.replace(green, requests=green.requests + overdue, errors=green.errors + overdue,
+                                     error_rate=(green.errors + overdue) / (green.requests + overdue))
+        if judge_comparison(dataclasses.replace(summary, green=failed), limits, tally.sides).outcome is not Outcome.passed:
+            return Verdict(Outcome.inconclusive, (
+                f"{overdue} mirrored requests have waited longer for {tally.sides.candidate}'s answer than any it "
+                f"gave ({tally.longest_s:.1f} s): as failures they would fail it; waiting for them",), verdict.findings)
     counted = f" in {tally.pairs} mirrored requests"
     return Verdict(verdict.outcome, tuple(reason + counted for reason in verdict.reasons), verdict.findings)

@@ -174,7 +174,7 @@ class Controller(Periodic):
             return dataclasses.replace(seen, confirmed=refusal is None)
         if rollout.phase is Phase.shadowing and self.mirror is not None:
             return dataclasses.replace(seen, shadow_verdict=_as_rollout_verdict(
-                shadow_verdict(self.mirror.tally, self.options.shadow.min_pairs)))
+                shadow_verdict(self.mirror.tally, self.options.shadow.min_pairs, overdue=self.mirror.overdue())))
         if rollout.phase is not Phase.progressing:
             return seen
         if health.ejection is not None:  # the data plane already took it out of traffic: a hard signal

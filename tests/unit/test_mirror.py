@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from router.errors import ProxyError
 from router.metrics import RouterMetrics
 from router.proxy.mirror import Capture, Mirror
 from router.rollout.machine import ShadowOptions
@@ -68,3 +69,31 @@ def test_switching_mirroring_on_again_starts_both_counts_over() -> None:
     mirror.set_active(False)
     mirror.set_active(True, Colour.blue)
     assert mirror.tally.as_dict()["over_rate"] == 0 and mirror.tally.as_dict()["canary"] == "blue"
+
+
+def test_mirrors_waiting_longer_than_any_answer_the_canary_gave_are_overdue() -> None:
+    class HangsOnSecond:
+        calls = 0
+
+        async def open(self, *_args: Any) -> None:
+            type(self).calls += 1
+            if type(self).calls == 1:
+                raise ProxyError("refused")  # a quick failure: no answer, so it sets no answer time
+            await asyncio.Event().wait()
+
+    async def run() -> tuple[int, int]:
+        mirror = Mirror({Colour.green: HangsOnSecond()}, ShadowOptions(max_per_s=1e12), RouterMetrics())  # type: ignore[dict-item]
+        mirror.set_active(True, Colour.green)
+        for _ in range(2):
+            sent = capture(mirror)
+            assert sent is not None
+            mirror.stable_done(sent, ANSWER)
+            await asyncio.sleep(0.05)
+        mirror.tally.longest_s = 0.2  # as if the canary had answered others within 0.2 s
+        early = mirror.overdue()
+        await asyncio.sleep(0.3)
+        late = mirror.overdue()
+        await mirror.stop()
+        return early, late
+
+    assert asyncio.run(run()) == (0, 1)  # the failed one is not waiting; the hanging one is, once past 0.2 s

@@ -53,3 +53,19 @@ def test_streamed_and_json_answers_read_alike() -> None:
     body = json.dumps({"answer": "Договор аренды", "finish_reason": "length"}).encode()
     assert answer_of("/api/v1/chat/legal", body) == ("Договор аренды", "length")
     assert answer_of("/api/v1/chat/legal", b'{"error": "model is loading"}') is None
+
+
+def test_mirrors_a_hanging_canary_never_answered_hold_the_pass_until_they_end() -> None:
+    """20 quick answers and 4 mirrors still hanging: the quick ones alone would pass it."""
+    tally = ShadowTally()
+    for _ in range(20):
+        tally.add(RUSSIAN, CLOSE)
+    tally.longest_s = 0.3
+    held = shadow_verdict(tally, min_pairs=20, overdue=4)
+    assert held.outcome is Outcome.inconclusive
+    assert held.reasons[0].startswith("4 mirrored requests have waited longer for green's answer than any it gave "
+                                      "(0.3 s)")
+    assert shadow_verdict(tally, min_pairs=20, overdue=1).outcome is Outcome.passed  # 1 of 21: a pass even so
+    for _ in range(4):
+        tally.add(RUSSIAN, None)  # the hanging ones end as failures
+    assert shadow_verdict(tally, min_pairs=20).outcome is not Outcome.passed
