@@ -179,13 +179,13 @@ class Controller(Periodic):
             return seen
         if health.ejection is not None:  # the data plane already took it out of traffic: a hard signal
             return dataclasses.replace(seen, hard_breach=health.ejection)
-        step_span = max(0.001, min(now - rollout.step_since, self.window_s))
+        step_span = max(0.001, min(now - rollout.evidence_since, self.window_s))
         try:
             recent = await self.provider.evidence(canary, min(step_span, self.options.judge.hard_window_s))
             seen = dataclasses.replace(seen, hard_breach=hard_breach(recent.green, self.options.judge, canary.value))
             if now - rollout.step_since >= rollout.interval_s:
                 verdict = judge(await self.provider.evidence(canary, step_span), self.options.judge)
-                seen = dataclasses.replace(seen, verdict=self._with_answer_checks(verdict, canary, rollout.answers_since))
+                seen = dataclasses.replace(seen, verdict=self._with_answer_checks(verdict, canary, rollout.evidence_since))
         except ProviderError as exc:
             return dataclasses.replace(seen, provider_error=str(exc))
         return seen
@@ -235,7 +235,7 @@ class Controller(Periodic):
         if self.live_checks is not None:
             self.live_checks.active = phase is Phase.progressing
             if self.rollout is not None:
-                self.live_checks.begin_step(self.rollout.answers_since)
+                self.live_checks.begin_step(self.rollout.evidence_since)
 
     def _carry_out(self, decision: Decision) -> None:
         for effect in decision.effects:

@@ -163,9 +163,10 @@ class Rollout:
         return Colour(self.canary).other.value
 
     @property
-    def answers_since(self) -> float:
-        """Where the step's live answers are counted from: a step held without a verdict keeps gathering
-        them (a verdict, a failed check or a resume starts over), so a quiet step gets there in the end."""
+    def evidence_since(self) -> float:
+        """Where the step's evidence (requests, within the judge's window, and live answers) is counted
+        from: a step held without a verdict keeps gathering it (a verdict, a failed check or a resume starts
+        over), so a quiet step gets there in the end instead of starting from nothing at every hold."""
         return self.inconclusive_since if self.inconclusive_since is not None else self.step_since
 
     @property

@@ -10,7 +10,7 @@ RUSSIAN = ("Договор аренды заключается в письмен
 ENGLISH = ("The lease must be made in writing when its term is longer than one year, as the code says.", "stop")
 
 
-def test_rates_count_only_the_answers_since_the_step_began() -> None:
+def test_rates_count_only_the_evidence_since_the_step_began() -> None:
     checks = LiveChecks(LiveCheckOptions())
     checks.add(Colour.green, ENGLISH, now=10.0)
     for at in (20.0, 21.0, 22.0):

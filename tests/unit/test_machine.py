@@ -111,9 +111,9 @@ def test_inconclusive_past_its_limit_rolls_back_and_a_verdict_resets_the_clock()
     for now in (110, 120, 130):
         r = decide(r, Observation(now=now, verdict=HOLD), options).rollout
     assert r.phase is Phase.progressing and r.inconclusive_since == 100
-    assert r.step_since == 130 and r.answers_since == 100  # live answers keep gathering across the holds
+    assert r.step_since == 130 and r.evidence_since == 100  # live answers keep gathering across the holds
     failed_once = decide(r, Observation(now=140, verdict=FAIL), options).rollout  # a verdict: the clock starts again
-    assert failed_once.inconclusive_since is None and failed_once.answers_since == 140  # a verdict starts over
+    assert failed_once.inconclusive_since is None and failed_once.evidence_since == 140  # a verdict starts over
     r = decide(failed_once, Observation(now=150, verdict=HOLD), options).rollout
     assert r.phase is Phase.progressing and r.inconclusive_since == 140
     r = decide(r, Observation(now=160, verdict=HOLD), options).rollout
