@@ -20,6 +20,7 @@ from router.quality.checks import CheckRates
 from router.quality.summary import Summary
 
 ONE_SIDED_95 = 1.645
+MIN_PAIRS_TO_PASS = 6  # fewer questions answered by both cannot pass (the median's 95 % interval needs 6)
 
 
 class Outcome(StrEnum):
@@ -196,6 +197,9 @@ def judge_comparison(summary: Summary, limits: CompareLimits = CompareLimits(), 
     if failed:
         return Verdict(Outcome.regressed, failed, tuple(findings))
     uncertain = tuple(f.reason for f in findings if f.uncertain)
+    if summary.pair.pairs < MIN_PAIRS_TO_PASS:
+        uncertain += (f"only {summary.pair.pairs} questions answered by both: too few to pass (at least "
+                      f"{MIN_PAIRS_TO_PASS})",)
     if uncertain:  # no breach, but no pass either: a shadow phase mirrors on, a step holds, compare asks for more
         return Verdict(Outcome.inconclusive, uncertain, tuple(findings))
     return Verdict(Outcome.passed, (), tuple(findings))

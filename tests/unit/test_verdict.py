@@ -273,5 +273,7 @@ def test_both_colours_wrong_stays_inconclusive_and_names_both() -> None:
 
 
 def test_a_healthy_pair_is_judged_as_before() -> None:
-    assert judged([GOOD] * 4, [GOOD] * 4).outcome is Outcome.passed
+    assert judged([GOOD] * 6, [GOOD] * 6).outcome is Outcome.passed
+    few = judged([GOOD] * 4, [GOOD] * 4)  # too few questions to pass
+    assert few.outcome is Outcome.inconclusive and few.reasons[-1].startswith("only 4 questions answered by both")
     assert setup_problem("green", ENDPOINTS["green"], []) is None
