@@ -77,8 +77,7 @@ class Mirror:
         self.upstreams, self.options, self.metrics = upstreams, options, metrics
         self.tally = ShadowTally()
         self.active = False  # true only in the shadow phase: the proxy checks this one flag per request
-        self._in_flight = 0
-        self._waiting: dict[int, float] = {}  # mirror number → when it was sent (monotonic)
+        self._waiting: dict[int, float] = {}  # mirrors in flight: number → when it was sent (monotonic)
         self._sent = 0
         self._tasks: set[asyncio.Task[None]] = set()
         self._last_chrf = -math.inf
@@ -110,13 +109,16 @@ class Mirror:
         if stable is None:  # nothing to compare the canary's answer with
             self.metrics.shadow_requests.labels("unpaired").inc()
             return
-        if self._in_flight >= self.options.max_in_flight:
+        if len(self._waiting) >= self.options.max_in_flight:
             self.tally.skipped += 1
             self.metrics.shadow_requests.labels("skipped").inc()
             return
-        self._in_flight += 1
+        self._sent += 1
+        number = self._sent
+        self._waiting[number] = time.monotonic()
         self.metrics.shadow_requests.labels("mirrored").inc()
-        task = asyncio.get_running_loop().create_task(self._ask(capture, stable, stable_gap_s), name="shadow-mirror")
+        task = asyncio.get_running_loop().create_task(self._ask(number, capture, stable, stable_gap_s),
+                                                       name="shadow-mirror")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
@@ -131,13 +133,11 @@ class Mirror:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
-    async def _ask(self, capture: Capture, stable: Answer, stable_gap_s: float | None) -> None:
+    async def _ask(self, number: int, capture: Capture, stable: Answer, stable_gap_s: float | None) -> None:
         answer: Answer | None = None
         canary_gap_s = None
         canary = capture.canary
-        self._sent += 1
-        number, sent = self._sent, time.monotonic()
-        self._waiting[number] = sent
+        sent = self._waiting[number]
         try:
             opened = await self.upstreams[canary].open(capture.method, capture.target,
                                                        [*capture.headers, SHADOW_HEADER], capture.body)
@@ -152,7 +152,6 @@ class Mirror:
         except ProxyError as exc:  # a failure of the canary: counted against it, nobody sees it
             log.debug("mirror to %s failed: %s", canary.value, exc)
         finally:
-            self._in_flight -= 1
             del self._waiting[number]
         now = time.monotonic()
         if answer is not None:

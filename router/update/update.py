@@ -300,13 +300,14 @@ class Updater:
 
     # -- catching up after a killed run ------------------------------------------------------------
 
-    def _read_catch_up(self, pending: dict[str, Any]) -> CatchUp:
+    def _read_catch_up(self, pending: dict[str, Any]) -> tuple[CatchUp, str]:
+        """What became of the pending cutover, and the router's stable colour now."""
         status = self.client.status()  # first: a rollout started after it shows in the events read next
-        return catch_up(pending, status, self.client.events_after(int(pending.get("since", 0))))
+        return catch_up(pending, status, self.client.events_after(int(pending.get("since", 0)))), status["stable"]
 
     def _plan_catch_up(self, pending: dict[str, Any]) -> str:
         """--dry-run: what the next real run would settle first (it changes nothing)."""
-        found = self._read_catch_up(pending)
+        found, _ = self._read_catch_up(pending)
         then = {Recovery.unset: "would forget the pending cutover",
                 Recovery.restore: "would give the canary its previous model back" if found.still_candidate
                 else "would forget the pending cutover (the canary's model was changed since)",
@@ -327,20 +328,19 @@ class Updater:
         if pending is None:
             return
         with self.run.step("catch up") as detail:
-            found = self._read_catch_up(pending)
+            found, stable = self._read_catch_up(pending)
             candidate = Candidate(name=self.request.name, version=str(pending.get("version", "?")),
                                   location=str(pending.get("location", "")), file_name=Path(pending["path"]).name,
                                   fingerprint=str(pending["fingerprint"]))
             canary, path = str(pending["canary"]), Path(pending["path"])
             before = found.before if found.model_event is not None else pending.get("before")
-            action, reason, stable = found.action, found.reason, ""
+            action, reason = found.action, found.reason
             if action is Recovery.running:
                 self.console.print(f"following the rollout a stopped run started: {found.why}")
                 final = self.follow(self.client, found.model_event or int(pending.get("since", 0)))
                 phase, stable = final["rollout"]["phase"], final["stable"]
                 action = Recovery.promoted if phase == "promoted" else Recovery.rejected
                 reason = f"cutover {phase.replace('_', ' ')}: {final['rollout'].get('reason', '')}"
-            stable = stable or self.client.status()["stable"]
             if action is Recovery.promoted:
                 done = self._promoted(candidate, canary, path)
             elif action is Recovery.rejected:
